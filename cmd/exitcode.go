@@ -1,0 +1,112 @@
+package cmd
+
+import (
+	"errors"
+
+	"github.com/secrets-sync/secrets-sync/pkg/config"
+	"github.com/secrets-sync/secrets-sync/pkg/engine"
+	"github.com/secrets-sync/secrets-sync/pkg/sink"
+	"github.com/secrets-sync/secrets-sync/pkg/vault"
+)
+
+// Exit codes of every command. When several kinds of failure happen in one
+// run, the lowest of 2, 3, 4 and 5 wins.
+const (
+	ExitOK          = 0
+	ExitInternal    = 1
+	ExitUsage       = 2
+	ExitUnreachable = 3
+	ExitSecret      = 4
+	ExitWrite       = 5
+)
+
+// exitCodesHelp is appended to the help of every command.
+const exitCodesHelp = `
+Exit codes:
+  0  success
+  1  unexpected internal error
+  2  usage error or invalid config
+  3  Vault unreachable, TLS failure or authentication denied
+  4  a secret is missing or forbidden, or a template cannot render with it
+  5  a destination cannot be written
+When several happen, the first in the order 2, 3, 4, 5 wins.`
+
+// usageError marks a mistake in the command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// ExitCode maps an error of a command to its exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var pass *engine.PassError
+	if errors.As(err, &pass) {
+		code := ExitInternal
+		for _, e := range pass.Errors {
+			code = preferCode(code, singleExitCode(e))
+		}
+		return code
+	}
+	return singleExitCode(err)
+}
+
+// preferCode returns the code that wins when both kinds of failure happen:
+// 2 before 3 before 4 before 5, and any of them before 1.
+func preferCode(a, b int) int {
+	if a == ExitInternal {
+		return b
+	}
+	if b == ExitInternal {
+		return a
+	}
+	return min(a, b)
+}
+
+func singleExitCode(err error) int {
+	var (
+		usage     *usageError
+		invalid   *config.InvalidError
+		readErr   *config.ReadError
+		vaultErr  *vault.Error
+		credErr   *vault.CredentialError
+		renderErr *engine.RenderError
+		emptyErr  *sink.EmptyError
+		writeErr  *sink.WriteError
+	)
+	switch {
+	case errors.As(err, &usage), errors.As(err, &invalid), errors.As(err, &readErr):
+		return ExitUsage
+	case errors.As(err, &vaultErr):
+		switch vaultErr.Kind {
+		case vault.KindNotFound, vault.KindForbidden, vault.KindInvalid:
+			return ExitSecret
+		default:
+			return ExitUnreachable
+		}
+	case errors.As(err, &credErr):
+		return ExitUnreachable
+	case errors.As(err, &renderErr), errors.As(err, &emptyErr):
+		return ExitSecret
+	case errors.As(err, &writeErr):
+		return ExitWrite
+	}
+	return ExitInternal
+}
+
+// hint returns one line on what to check for an exit code.
+func hint(code int) string {
+	switch code {
+	case ExitUsage:
+		return "fix the command line or the config file; secrets-sync --help lists the commands and flags"
+	case ExitUnreachable:
+		return "check the server address, its TLS settings and the credentials (VAULT_ADDR, VAULT_TOKEN, secretStore)"
+	case ExitSecret:
+		return "check that each secret exists at its path, that the token's policy may read it, and that the templates name fields it has"
+	case ExitWrite:
+		return "check that the destination folders are writable by this user, and that owner/group are set only when running as root"
+	}
+	return ""
+}

@@ -1,0 +1,193 @@
+// Package cmd holds the secrets-sync commands: flags, environment and config
+// file binding through cobra and viper, and one engine call per command.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/log"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/secrets-sync/secrets-sync/pkg/config"
+)
+
+// Streams are the command's standard input, output and error output.
+// Rendered output goes to Out; logs and errors go to Err.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// configSearchPath lists where the config file is looked for when neither
+// -c nor CONFIG_FILE names one.
+var configSearchPath = []string{"config.yaml", "/etc/secrets-sync/config.yaml"}
+
+// rootOptions are the settings shared by every command.
+type rootOptions struct {
+	streams  Streams
+	viper    *viper.Viper
+	explicit map[string]bool // settings given by a flag or variable
+}
+
+func (o *rootOptions) configFile() (string, error) {
+	if f := o.viper.GetString("config"); f != "" {
+		return f, nil
+	}
+	for _, candidate := range configSearchPath {
+		if _, err := os.Stat(candidate); err == nil {
+			return candidate, nil
+		}
+	}
+	return "", &usageError{fmt.Errorf("no config file: pass -c PATH, set CONFIG_FILE, or create %s", strings.Join(configSearchPath, " or "))}
+}
+
+// loadConfig finds, loads and checks the config file, and logs its
+// warnings.
+func (o *rootOptions) loadConfig(logger *log.Logger) (*config.Config, error) {
+	file, err := o.configFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(file, config.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		logger.Warn(w.Message, "file", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column), "key", w.Path)
+	}
+	return cfg, nil
+}
+
+// logger builds the logger from --log-level and --log-format. defaultLevel
+// applies when neither the flag nor a variable sets the level.
+func (o *rootOptions) logger(defaultLevel log.Level) (*log.Logger, error) {
+	level := defaultLevel
+	if o.viper.IsSet("log-level") {
+		var err error
+		level, err = log.ParseLevel(o.viper.GetString("log-level"))
+		if err != nil {
+			return nil, &usageError{fmt.Errorf("invalid --log-level %q; use debug, info, warn or error", o.viper.GetString("log-level"))}
+		}
+	}
+	format := strings.ToLower(o.viper.GetString("log-format"))
+	var formatter log.Formatter
+	switch format {
+	case "":
+		formatter = log.JSONFormatter
+		if f, ok := o.streams.Err.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			formatter = log.TextFormatter
+		}
+	case "text":
+		formatter = log.TextFormatter
+	case "json":
+		formatter = log.JSONFormatter
+	case "logfmt":
+		formatter = log.LogfmtFormatter
+	default:
+		return nil, &usageError{fmt.Errorf("invalid --log-format %q; use text, json or logfmt", format)}
+	}
+	return log.NewWithOptions(o.streams.Err, log.Options{
+		Level:           level,
+		Formatter:       formatter,
+		ReportTimestamp: true,
+		TimeFormat:      time.RFC3339,
+	}), nil
+}
+
+// NewRootCommand builds the secrets-sync command tree.
+func NewRootCommand(streams Streams) *cobra.Command {
+	opts := &rootOptions{streams: streams, viper: viper.New()}
+	root := &cobra.Command{
+		Use:   "secrets-sync",
+		Short: "Write secrets from HashiCorp Vault or OpenBao to files",
+		Long: `secrets-sync reads secrets from HashiCorp Vault or OpenBao, renders them
+through Go templates, and writes them to files atomically.
+
+The config file is found in this order: -c/--config, SECRETS_SYNC_CONFIG,
+CONFIG_FILE, ./config.yaml, /etc/secrets-sync/config.yaml.
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+
+	flags := root.PersistentFlags()
+	flags.StringP("config", "c", "", "config file (also SECRETS_SYNC_CONFIG or CONFIG_FILE)")
+	flags.String("log-level", "", "log level: debug, info, warn or error (default info; also LOG_LEVEL)")
+	flags.String("log-format", "", "log format: text, json or logfmt (default text on a terminal, json otherwise)")
+	v := opts.viper
+	_ = v.BindPFlags(flags)
+	_ = v.BindEnv("config", "SECRETS_SYNC_CONFIG", "CONFIG_FILE")
+	_ = v.BindEnv("log-level", "SECRETS_SYNC_LOG_LEVEL", "LOG_LEVEL")
+	_ = v.BindEnv("log-format", "SECRETS_SYNC_LOG_FORMAT")
+
+	root.AddCommand(
+		newSyncCommand(opts),
+		newRenderCommand(opts),
+		newVersionCommand(opts),
+	)
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		return opts.bindFlags(c)
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{fmt.Errorf("%w; see %s --help", err, c.CommandPath())}
+	})
+	return root
+}
+
+// bindFlags binds the running command's own flags to viper, each with its
+// SECRETS_SYNC_ variable. It runs when a command starts, not when it is
+// built, because several commands have flags of the same name.
+func (o *rootOptions) bindFlags(c *cobra.Command) error {
+	var err error
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if err != nil {
+			return
+		}
+		if err = o.viper.BindPFlag(f.Name, f); err == nil {
+			err = o.viper.BindEnv(f.Name, "SECRETS_SYNC_"+strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
+		}
+	})
+	return err
+}
+
+// Execute runs the command line args and returns the process exit code.
+func Execute(ctx context.Context, args []string, streams Streams) int {
+	root := NewRootCommand(streams)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitCode(err)
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
+		code = ExitUsage
+	}
+	var reported *reportedError
+	if !errors.As(err, &reported) {
+		fmt.Fprintf(streams.Err, "Error: %v\n", err)
+	}
+	if h := hint(code); h != "" {
+		fmt.Fprintf(streams.Err, "Hint: %s\n", h)
+	}
+	return code
+}
+
+// reportedError is a failure whose details were already logged, one line
+// per secret, so Execute adds only the hint.
+type reportedError struct{ err error }
+
+func (e *reportedError) Error() string { return e.err.Error() }
+func (e *reportedError) Unwrap() error { return e.err }

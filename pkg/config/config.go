@@ -1,0 +1,128 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/secrets-sync/secrets-sync/pkg/template"
+)
+
+// Built-in defaults, applied after the file and the environment.
+const (
+	DefaultMountPath       = "secret"
+	DefaultKVVersion       = KVv2
+	DefaultRefreshInterval = 5 * time.Minute
+	DefaultMode            = fs.FileMode(0o600)
+	MinRefreshInterval     = time.Second
+	DefaultAppRoleMount    = "approle"
+)
+
+// KV engine versions.
+const (
+	KVv1   = "v1"
+	KVv2   = "v2"
+	KVAuto = "auto"
+)
+
+// Auth methods that the loader accepts.
+const (
+	AuthToken   = "token"
+	AuthAppRole = "approle"
+)
+
+// Config is a loaded, resolved and checked configuration.
+type Config struct {
+	File     string // path of the file it came from
+	Store    Store
+	Secrets  []Secret
+	Warnings Problems
+}
+
+// Store describes the Vault or OpenBao server and how to log in to it.
+type Store struct {
+	Addresses []string
+	// Namespace is the default namespace for every secret; nil means none
+	// was given, which is the root namespace.
+	Namespace *string
+	TLS       TLS
+	// Auth is the default credential set, used by secrets that name none.
+	Auth        Auth
+	Credentials map[string]Auth
+}
+
+// TLS holds the TLS settings for connections to the server.
+type TLS struct {
+	CACert     string
+	CAPath     string
+	ClientCert string
+	ClientKey  string
+	ServerName string
+	SkipVerify bool
+}
+
+// Auth is one credential set: a way to obtain a token.
+type Auth struct {
+	Name      string // "" for the default set under secretStore
+	Method    string // AuthToken or AuthAppRole
+	Mount     string // auth mount path for login methods
+	Namespace *string
+
+	Token     string
+	TokenFile string
+
+	RoleID       string
+	RoleIDFile   string
+	SecretID     string
+	SecretIDFile string
+}
+
+// String describes the credential set without any credential in it, so a
+// set can be logged or printed in an error safely.
+func (a Auth) String() string {
+	name := a.Name
+	if name == "" {
+		name = "default"
+	}
+	switch a.Method {
+	case AuthAppRole:
+		return fmt.Sprintf("%s (approle, mount %s, role id set: %t, secret id set: %t)",
+			name, a.Mount, a.RoleID != "" || a.RoleIDFile != "", a.SecretID != "" || a.SecretIDFile != "")
+	default:
+		return fmt.Sprintf("%s (token, token set: %t, token file: %q)", name, a.Token != "", a.TokenFile)
+	}
+}
+
+// GoString keeps credentials out of %#v output too.
+func (a Auth) GoString() string { return "config.Auth{" + a.String() + "}" }
+
+// Secret is one secret to read and the files rendered from it.
+type Secret struct {
+	Name        string
+	Path        string // path under the mount, as written (trimmed of slashes)
+	Mount       string
+	KVVersion   string // KVv1, KVv2 or KVAuto
+	Version     int    // pinned KV v2 version; 0 means the latest
+	Namespace   string // resolved: the secret's, else the store's, else root ""
+	Credentials string // name of the credential set; "" is the default set
+	Refresh     time.Duration
+	Files       []File
+	Pos         Position
+}
+
+// File is one destination of a secret.
+type File struct {
+	Path       string             // absolute, clean
+	Dest       string             // as written in the config, cleaned
+	Tmpl       *template.Template // nil when Field is set
+	Field      string             // one field written raw
+	Mode       fs.FileMode
+	UID, GID   int // -1 when not set
+	AllowEmpty bool
+	Pos        Position
+}
+
+// Position is the line and column of a value in the config file.
+type Position struct {
+	Line, Column int
+}

@@ -1,0 +1,288 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decoder walks YAML nodes, expands environment references in scalar values
+// and records every problem with its position.
+type decoder struct {
+	file     string
+	lookup   LookupFunc
+	problems Problems
+}
+
+func (d *decoder) add(sev Severity, n *yaml.Node, path, format string, args ...any) {
+	p := Problem{File: d.file, Path: path, Severity: sev, Message: fmt.Sprintf(format, args...)}
+	if n != nil {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	d.problems = append(d.problems, p)
+}
+
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.add(SeverityError, n, path, format, args...)
+}
+
+func (d *decoder) warnf(n *yaml.Node, path, format string, args ...any) {
+	d.add(SeverityWarning, n, path, format, args...)
+}
+
+// fields checks that n is a mapping with only known keys and calls fn for
+// each key in file order. Unknown keys are reported with the nearest known
+// key, and a key written twice is reported at its second place.
+func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key string, k, v *yaml.Node)) bool {
+	n = resolveAlias(n)
+	if n.Kind != yaml.MappingNode {
+		if isNull(n) {
+			return false
+		}
+		d.errorf(n, path, "expected a mapping of keys, found %s", describe(n))
+		return false
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		key := k.Value
+		keyPath := joinPath(path, key)
+		if k.Tag == "!!merge" {
+			d.errorf(k, path, "YAML merge keys (<<) are not supported; write the keys out")
+			continue
+		}
+		if seen[key] {
+			d.errorf(k, keyPath, "key %q is written twice; remove one", key)
+			continue
+		}
+		seen[key] = true
+		if !contains(known, key) {
+			if s := suggest(key, known); s != "" {
+				d.errorf(k, keyPath, "unknown key %q; did you mean %q?", key, s)
+			} else {
+				d.errorf(k, keyPath, "unknown key %q; known keys here: %s", key, strings.Join(known, ", "))
+			}
+			continue
+		}
+		fn(key, k, v)
+	}
+	return true
+}
+
+// scalar returns the expanded text of a scalar node and whether any
+// environment reference was expanded in it.
+func (d *decoder) scalar(n *yaml.Node, path string) (value string, expanded, ok bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, path, "expected a single value, found %s", describe(n))
+		return "", false, false
+	}
+	if isNull(n) {
+		return "", false, true
+	}
+	out, unset, err := expand(n.Value, d.lookup)
+	if err != nil {
+		d.errorf(n, path, "%v", err)
+		return "", false, false
+	}
+	for _, name := range unset {
+		d.errorf(n, path, "environment variable %s is not set; export it, or write ${%s:-fallback} to give a fallback", name, name)
+	}
+	if len(unset) > 0 {
+		return "", false, false
+	}
+	return out, out != n.Value, true
+}
+
+func (d *decoder) str(n *yaml.Node, path string) (opt[string], bool) {
+	s, expanded, ok := d.scalar(n, path)
+	if !ok {
+		return opt[string]{}, false
+	}
+	return opt[string]{v: s, set: true, node: n, fromEnv: expanded}, true
+}
+
+// strList accepts one string or a list of strings.
+func (d *decoder) strList(n *yaml.Node, path string) (opt[[]string], bool) {
+	if n.Kind == yaml.SequenceNode {
+		var out []string
+		for i, item := range n.Content {
+			s, ok := d.str(resolveAlias(item), fmt.Sprintf("%s[%d]", path, i))
+			if !ok {
+				return opt[[]string]{}, false
+			}
+			out = append(out, s.v)
+		}
+		return opt[[]string]{v: out, set: true, node: n}, true
+	}
+	s, ok := d.str(n, path)
+	if !ok {
+		return opt[[]string]{}, false
+	}
+	var out []string
+	for _, part := range strings.Split(s.v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return opt[[]string]{v: out, set: true, node: n, fromEnv: s.fromEnv}, true
+}
+
+func (d *decoder) boolean(n *yaml.Node, path string) (opt[bool], bool) {
+	s, expanded, ok := d.scalar(n, path)
+	if !ok {
+		return opt[bool]{}, false
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		d.errorf(n, path, "%q is not a boolean; write true or false", s)
+		return opt[bool]{}, false
+	}
+	return opt[bool]{v: b, set: true, node: n, fromEnv: expanded}, true
+}
+
+func (d *decoder) integer(n *yaml.Node, path string) (opt[int], bool) {
+	s, expanded, ok := d.scalar(n, path)
+	if !ok {
+		return opt[int]{}, false
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		d.errorf(n, path, "%q is not a whole number", s)
+		return opt[int]{}, false
+	}
+	return opt[int]{v: v, set: true, node: n, fromEnv: expanded}, true
+}
+
+func (d *decoder) duration(n *yaml.Node, path string) (opt[time.Duration], bool) {
+	s, expanded, ok := d.scalar(n, path)
+	if !ok {
+		return opt[time.Duration]{}, false
+	}
+	s = strings.TrimSpace(s)
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		d.errorf(n, path, "%s has no unit; write a duration such as \"%ss\" or \"5m\"", s, s)
+		return opt[time.Duration]{}, false
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.errorf(n, path, "%q is not a duration; write a number with a unit, such as \"30s\", \"5m\" or \"1h\"", s)
+		return opt[time.Duration]{}, false
+	}
+	if v < MinRefreshInterval {
+		d.errorf(n, path, "%s is below the minimum of %s", v, MinRefreshInterval)
+		return opt[time.Duration]{}, false
+	}
+	return opt[time.Duration]{v: v, set: true, node: n, fromEnv: expanded}, true
+}
+
+// opt is a value that may be absent from the file, with the node it came
+// from for positions in later checks.
+type opt[T any] struct {
+	v       T
+	set     bool
+	node    *yaml.Node
+	fromEnv bool // some ${NAME} reference was expanded in it
+}
+
+func (o opt[T]) or(fallback T) T {
+	if o.set {
+		return o.v
+	}
+	return fallback
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return "an empty value"
+		}
+		return fmt.Sprintf("the value %q", abbreviate(n.Value))
+	}
+	return "something else"
+}
+
+func joinPath(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns the known key nearest to key: one that differs only in
+// case, else the closest by edit distance when it is close enough to be a
+// typo.
+func suggest(key string, known []string) string {
+	for _, k := range known {
+		if strings.EqualFold(k, key) {
+			return k
+		}
+	}
+	best, bestDist := "", -1
+	sorted := append([]string(nil), known...)
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		dist := editDistance(strings.ToLower(key), strings.ToLower(k))
+		if bestDist < 0 || dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	limit := len(key) / 3
+	if limit < 2 {
+		limit = 2
+	}
+	if bestDist >= 0 && bestDist <= limit {
+		return best
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -1,0 +1,595 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/secrets-sync/secrets-sync/pkg/template"
+)
+
+// Options are the inputs of a load that do not come from the file.
+type Options struct {
+	// Lookup reads environment variables; nil means os.LookupEnv.
+	Lookup LookupFunc
+	// WorkDir is the folder that relative file paths resolve against; ""
+	// means the process's working folder.
+	WorkDir string
+	// HomeDir is the folder that contains ~/.vault-token; "" means the user's
+	// home folder.
+	HomeDir string
+}
+
+// ReadError is returned when the config file itself cannot be read.
+type ReadError struct {
+	File string
+	Err  error
+}
+
+func (e *ReadError) Error() string {
+	if errors.Is(e.Err, os.ErrNotExist) {
+		return fmt.Sprintf("config file %s not found; pass -c PATH or set CONFIG_FILE", e.File)
+	}
+	return fmt.Sprintf("read config %s: %v", e.File, e.Err)
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// Load reads, resolves and checks the config file at path. When the file
+// has errors it returns *InvalidError with every problem found. Warnings of
+// a valid file are in Config.Warnings.
+func Load(path string, opts Options) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &ReadError{File: path, Err: err}
+	}
+	cfg, problems := Parse(path, data, opts)
+	if len(problems.Errors()) > 0 {
+		return nil, &InvalidError{File: path, Problems: problems}
+	}
+	return cfg, nil
+}
+
+// Parse resolves and checks config text that came from file. It returns
+// every problem, errors and warnings, sorted by position; the config is
+// usable only when no problem is an error.
+func Parse(file string, data []byte, opts Options) (*Config, Problems) {
+	opts = opts.withDefaults()
+	d := &decoder{file: file, lookup: opts.Lookup}
+	cfg := &Config{File: file}
+
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		d.problems = append(d.problems, yamlProblem(file, err))
+		return cfg, d.problems
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		d.errorf(&extra, "", "a second YAML document starts here; keep one document per config file")
+	}
+	if len(doc.Content) == 0 {
+		d.errorf(nil, "", "the file is empty; it needs secretStore and secrets")
+		return cfg, d.problems
+	}
+	raw := d.decodeTop(doc.Content[0])
+	r := &resolver{decoder: d, opts: opts, raw: raw, cfg: cfg}
+	r.resolve()
+
+	d.problems.Sort()
+	cfg.Warnings = d.problems.Warnings()
+	return cfg, d.problems
+}
+
+func (o Options) withDefaults() Options {
+	if o.Lookup == nil {
+		o.Lookup = os.LookupEnv
+	}
+	if o.WorkDir == "" {
+		o.WorkDir, _ = os.Getwd()
+	}
+	if o.HomeDir == "" {
+		o.HomeDir, _ = os.UserHomeDir()
+	}
+	return o
+}
+
+// yamlProblem turns a YAML syntax error into a problem with its line.
+func yamlProblem(file string, err error) Problem {
+	p := Problem{File: file, Severity: SeverityError}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	var line int
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		p.Line, p.Column = line, 1
+		msg = strings.TrimSpace(msg[strings.IndexByte(msg, ':')+1:])
+	}
+	p.Message = "invalid YAML: " + msg
+	return p
+}
+
+// resolver applies defaults and the environment to the raw values and
+// checks the result.
+type resolver struct {
+	*decoder
+	opts Options
+	raw  rawConfig
+	cfg  *Config
+}
+
+func (r *resolver) resolve() {
+	r.resolveStore()
+	r.resolveSecrets()
+}
+
+func (r *resolver) env(suffix string) (string, bool) {
+	for _, prefix := range []string{"VAULT_", "BAO_"} {
+		if v, ok := r.lookup(prefix + suffix); ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (r *resolver) resolveStore() {
+	raw := r.raw.store
+	st := &r.cfg.Store
+	storeNode := raw.node
+	if storeNode == nil {
+		storeNode = r.raw.node
+	}
+
+	st.Addresses = raw.address.v
+	if len(st.Addresses) == 0 {
+		if v, ok := r.env("ADDR"); ok {
+			st.Addresses = splitList(v)
+		}
+	}
+	if len(st.Addresses) == 0 {
+		n := storeNode
+		if raw.address.node != nil {
+			n = raw.address.node
+		}
+		r.errorf(n, "secretStore.address", "no server address; set secretStore.address in the file or VAULT_ADDR in the environment")
+	}
+	for i, a := range st.Addresses {
+		st.Addresses[i] = r.checkAddress(a, raw.address.node)
+	}
+
+	if raw.namespace.set {
+		st.Namespace = &raw.namespace.v
+	} else if v, ok := r.env("NAMESPACE"); ok {
+		st.Namespace = &v
+	}
+
+	r.resolveTLS()
+	st.Auth = r.resolveAuth(raw.auth, true)
+	st.Credentials = map[string]Auth{}
+	for _, ra := range raw.credentials {
+		st.Credentials[ra.name] = r.resolveAuth(ra, false)
+	}
+}
+
+func (r *resolver) checkAddress(address string, n *yaml.Node) string {
+	address = strings.TrimRight(strings.TrimSpace(address), "/")
+	u, err := url.Parse(address)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.errorf(n, "secretStore.address", "%q is not a server address; write it as https://HOST:PORT", address)
+		return address
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		r.warnf(n, "secretStore.address", "%s sends tokens and secrets unencrypted; use https unless the network is private", address)
+	}
+	return address
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (r *resolver) resolveTLS() {
+	raw := r.raw.store.tls
+	t := &r.cfg.Store.TLS
+	fileSetting := func(o opt[string], envName, key string) string {
+		if o.set && o.v != "" {
+			r.checkReadable(o.v, o.node, "secretStore."+key)
+			return o.v
+		}
+		v, _ := r.env(envName)
+		if v != "" {
+			r.checkReadable(v, r.raw.store.node, envName+" (from the environment)")
+		}
+		return v
+	}
+	t.CACert = fileSetting(raw.caCert, "CACERT", "tlsCACert")
+	t.CAPath = fileSetting(raw.caPath, "CAPATH", "tlsCAPath")
+	t.ClientCert = fileSetting(raw.clientCert, "CLIENT_CERT", "tlsClientCert")
+	t.ClientKey = fileSetting(raw.clientKey, "CLIENT_KEY", "tlsClientKey")
+	t.ServerName = raw.serverName.v
+	if !raw.serverName.set {
+		t.ServerName, _ = r.env("TLS_SERVER_NAME")
+	}
+	if raw.skipVerify.set {
+		t.SkipVerify = raw.skipVerify.v
+	} else if v, ok := r.env("SKIP_VERIFY"); ok {
+		t.SkipVerify = v == "1" || strings.EqualFold(v, "true")
+	}
+	if t.SkipVerify {
+		r.warnf(raw.skipVerify.node, "secretStore.tlsSkipVerify", "TLS certificates are not verified, so anyone on the network path can read the secrets; set tlsCACert instead")
+	}
+	if (t.ClientCert == "") != (t.ClientKey == "") {
+		r.errorf(r.raw.store.node, "secretStore", "a client certificate needs both tlsClientCert and tlsClientKey")
+	}
+}
+
+func (r *resolver) checkReadable(path string, n *yaml.Node, key string) {
+	f, err := os.Open(path)
+	if err != nil {
+		r.errorf(n, key, "cannot read %s: %v", path, unwrapPathError(err))
+		return
+	}
+	f.Close()
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
+	a := Auth{Name: raw.name}
+	n := raw.node
+	a.Method = strings.ToLower(raw.method.v)
+	if a.Method == "" {
+		a.Method = AuthToken
+		if raw.roleID.set || raw.roleIDFile.set {
+			a.Method = AuthAppRole
+		}
+	}
+	if raw.namespace.set {
+		a.Namespace = &raw.namespace.v
+	}
+	a.Token, a.TokenFile = raw.token.v, r.absPath(raw.tokenFile.v)
+	a.RoleID, a.RoleIDFile = raw.roleID.v, r.absPath(raw.roleIDFile.v)
+	a.SecretID, a.SecretIDFile = raw.secretID.v, r.absPath(raw.secretIDFile.v)
+	a.Mount = strings.Trim(raw.mount.v, "/")
+
+	path := raw.path
+	switch a.Method {
+	case AuthToken:
+		if raw.token.set && raw.token.v != "" && !raw.token.fromEnv {
+			r.warnf(raw.token.node, joinPath(path, "token"), "a token is written in the file; anyone who can read the file can use it, so use ${VAULT_TOKEN} or tokenFile")
+		}
+		if a.Token == "" && a.TokenFile == "" && isDefault {
+			a.Token, _ = r.env("TOKEN")
+			if a.Token == "" && r.opts.HomeDir != "" {
+				home := filepath.Join(r.opts.HomeDir, ".vault-token")
+				if _, err := os.Stat(home); err == nil {
+					a.TokenFile = home
+				}
+			}
+		}
+		if a.Token == "" && a.TokenFile == "" && (isDefault && r.usesDefaultCredentials() || !isDefault) {
+			hint := "set token or tokenFile"
+			if isDefault {
+				hint = "set token or tokenFile, export VAULT_TOKEN, or log in so that ~/.vault-token exists"
+			}
+			r.errorf(n, path, "no token for credentials %s; %s", displayName(raw.name), hint)
+		}
+		if a.TokenFile != "" {
+			r.checkReadable(a.TokenFile, raw.tokenFile.node, joinPath(path, "tokenFile"))
+		}
+	case AuthAppRole:
+		if a.Mount == "" {
+			a.Mount = DefaultAppRoleMount
+		}
+		if a.RoleID == "" && a.RoleIDFile == "" {
+			r.errorf(n, path, "authMethod approle needs roleId or roleIdFile")
+		}
+		if a.RoleID != "" && a.RoleIDFile != "" {
+			r.errorf(raw.roleIDFile.node, joinPath(path, "roleIdFile"), "set roleId or roleIdFile, not both")
+		}
+		if a.SecretID != "" && a.SecretIDFile != "" {
+			r.errorf(raw.secretIDFile.node, joinPath(path, "secretIdFile"), "set secretId or secretIdFile, not both")
+		}
+		if raw.secretID.set && raw.secretID.v != "" && !raw.secretID.fromEnv {
+			r.warnf(raw.secretID.node, joinPath(path, "secretId"), "a secret id is written in the file; use ${NAME} or secretIdFile")
+		}
+		if a.RoleIDFile != "" {
+			r.checkReadable(a.RoleIDFile, raw.roleIDFile.node, joinPath(path, "roleIdFile"))
+		}
+		if a.SecretIDFile != "" {
+			r.checkReadable(a.SecretIDFile, raw.secretIDFile.node, joinPath(path, "secretIdFile"))
+		}
+	default:
+		r.errorf(raw.method.node, joinPath(path, "authMethod"), "authMethod %q is not supported; use token or approle", raw.method.v)
+	}
+	return a
+}
+
+// usesDefaultCredentials reports whether any secret uses the default
+// credential set, so that a config whose secrets all name a set does not
+// need a default token.
+func (r *resolver) usesDefaultCredentials() bool {
+	for _, s := range r.raw.secrets {
+		if !s.credentials.set || s.credentials.v == "" {
+			return true
+		}
+	}
+	return len(r.raw.secrets) == 0
+}
+
+func displayName(name string) string {
+	if name == "" {
+		return "under secretStore"
+	}
+	return fmt.Sprintf("%q", name)
+}
+
+func (r *resolver) absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(r.opts.WorkDir, p)
+	}
+	return filepath.Clean(p)
+}
+
+func (r *resolver) resolveSecrets() {
+	raw := r.raw
+	if len(raw.secrets) == 0 {
+		n := raw.secretsNode
+		if n == nil {
+			n = raw.node
+		}
+		r.errorf(n, "secrets", "no secrets; add at least one entry under secrets")
+		return
+	}
+	names := map[string]string{}
+	dests := map[string]string{}
+	for _, rs := range raw.secrets {
+		s, ok := r.resolveSecret(rs)
+		if !ok {
+			continue
+		}
+		if prev, dup := names[s.Name]; dup {
+			r.errorf(rs.name.node, joinPath(rs.path, "name"), "secret name %q is already used by %s; names must be unique", s.Name, prev)
+		} else {
+			names[s.Name] = rs.path
+		}
+		for i, f := range s.Files {
+			fp := fmt.Sprintf("%s.files[%d].path", rs.path, i)
+			if prev, dup := dests[f.Path]; dup {
+				r.errorf(rs.files[i].dest.node, fp, "%s is also written by %s; each file needs its own path", f.Dest, prev)
+				continue
+			}
+			dests[f.Path] = fp
+		}
+		r.cfg.Secrets = append(r.cfg.Secrets, s)
+	}
+}
+
+func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
+	d := r.raw.defaults
+	st := r.raw.store
+	s := Secret{Pos: pos(rs.node)}
+	before := len(r.problems.Errors())
+
+	s.Name = strings.TrimSpace(rs.name.v)
+	if s.Name == "" {
+		r.errorf(rs.node, joinPath(rs.path, "name"), "missing name; give each secret a unique name")
+	}
+
+	switch {
+	case rs.key.set && rs.keyPath.set && rs.key.v != rs.keyPath.v:
+		r.errorf(rs.keyPath.node, joinPath(rs.path, "path"), "key and path are two names for one setting and disagree; keep one")
+	case rs.key.set:
+		s.Path = rs.key.v
+	default:
+		s.Path = rs.keyPath.v
+	}
+	s.Path = strings.Trim(s.Path, "/")
+	if s.Path == "" {
+		r.errorf(rs.node, joinPath(rs.path, "key"), "missing key; give the secret's path under its mount, such as app/db")
+	}
+
+	s.Mount = strings.Trim(firstSet(rs.mountPath, d.mountPath, st.mountPath).or(DefaultMountPath), "/")
+	if s.Mount == "" {
+		r.errorf(rs.mountPath.node, joinPath(rs.path, "mountPath"), "empty mountPath; name the secrets engine mount, such as secret")
+	}
+	s.KVVersion = firstSet(rs.kvVersion, d.kvVersion, st.kvVersion).or(DefaultKVVersion)
+	s.Version = rs.version.v
+	if rs.version.set {
+		if s.KVVersion == KVv1 {
+			r.errorf(rs.version.node, joinPath(rs.path, "version"), "version pins a KV v2 version, but this secret is KV v1; remove version or set kvVersion: v2")
+		}
+		if s.Version < 1 {
+			r.errorf(rs.version.node, joinPath(rs.path, "version"), "version must be 1 or more; remove it to read the latest version")
+		}
+	}
+
+	s.Credentials = rs.credentials.v
+	var credNamespace *string
+	if s.Credentials != "" {
+		set, ok := r.cfg.Store.Credentials[s.Credentials]
+		if !ok {
+			r.errorf(rs.credentials.node, joinPath(rs.path, "credentials"), "credentials set %q is not defined; define it under secretStore.credentials%s", s.Credentials, definedSets(r.cfg.Store.Credentials))
+		}
+		credNamespace = set.Namespace
+	}
+	switch {
+	case rs.namespace.set:
+		s.Namespace = rs.namespace.v
+	case credNamespace != nil:
+		s.Namespace = *credNamespace
+	case r.cfg.Store.Namespace != nil:
+		s.Namespace = *r.cfg.Store.Namespace
+	}
+	s.Namespace = strings.Trim(s.Namespace, "/")
+
+	s.Refresh = firstSet(rs.refresh, d.refresh).or(DefaultRefreshInterval)
+	s.Files = r.resolveFiles(rs, d.mode.or(DefaultMode))
+	return s, len(r.problems.Errors()) == before
+}
+
+func definedSets(sets map[string]Auth) string {
+	if len(sets) == 0 {
+		return " (none is defined)"
+	}
+	names := make([]string, 0, len(sets))
+	for n := range sets {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	return " (defined: " + strings.Join(names, ", ") + ")"
+}
+
+func firstSet[T any](opts ...opt[T]) opt[T] {
+	for _, o := range opts {
+		if o.set {
+			return o
+		}
+	}
+	return opt[T]{}
+}
+
+func pos(n *yaml.Node) Position {
+	if n == nil {
+		return Position{}
+	}
+	return Position{Line: n.Line, Column: n.Column}
+}
+
+// resolveFiles checks each destination and gives it exactly one source: its
+// own template, its own field, or the template.data entry keyed by its
+// basename.
+func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
+	if len(rs.files) == 0 {
+		n := rs.filesNode
+		if n == nil {
+			n = rs.node
+		}
+		r.errorf(n, joinPath(rs.path, "files"), "no files; list at least one destination under files")
+		return nil
+	}
+	byKey := map[string]rawTemplateEntry{}
+	for _, e := range rs.templateData {
+		byKey[e.key] = e
+	}
+	used := map[string]bool{}
+	var files []File
+	var unmatchedFiles []string
+	for _, rf := range rs.files {
+		f, ok := r.resolveFile(rf, defaultMode)
+		if !ok {
+			continue
+		}
+		base := filepath.Base(f.Dest)
+		entry, hasEntry := byKey[base]
+		switch {
+		case rf.template.set && rf.field.set:
+			r.errorf(rf.field.node, joinPath(rf.path, "field"), "set template or field, not both")
+			continue
+		case (rf.template.set || rf.field.set) && hasEntry:
+			r.errorf(entry.node, joinPath(rs.path, "template.data."+base), "file %s has its own template or field, and template.data has a key %q for it too; keep one", f.Dest, base)
+			used[base] = true
+			continue
+		case rf.template.set:
+			f.Tmpl = r.parseTemplate(rs, rf.path+".template", rf.template.node, rf.template.v)
+		case rf.field.set:
+			f.Field = strings.TrimSpace(rf.field.v)
+			if f.Field == "" {
+				r.errorf(rf.field.node, joinPath(rf.path, "field"), "empty field; name the field of the secret to write")
+			}
+		case hasEntry:
+			used[base] = true
+			f.Tmpl = r.parseTemplate(rs, joinPath(rs.path, "template.data."+base), entry.node, entry.text)
+		default:
+			unmatchedFiles = append(unmatchedFiles, base)
+			r.errorf(rf.node, rf.path, "no template for file %s: add template.data.%s, or give the file its own template or field", f.Dest, base)
+			continue
+		}
+		files = append(files, f)
+	}
+	for _, e := range rs.templateData {
+		if used[e.key] {
+			continue
+		}
+		msg := fmt.Sprintf("template key %q matches no file basename", e.key)
+		if len(unmatchedFiles) > 0 {
+			msg += fmt.Sprintf(" (files without a template: %s)", strings.Join(unmatchedFiles, ", "))
+		}
+		r.errorf(e.node, joinPath(rs.path, "template.data."+e.key), "%s; rename the key to the basename of the file it is for", msg)
+	}
+	return files
+}
+
+func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool) {
+	f := File{UID: -1, GID: -1, Pos: pos(rf.node)}
+	dest := strings.TrimSpace(rf.dest.v)
+	p := joinPath(rf.path, "path")
+	n := rf.dest.node
+	if n == nil {
+		n = rf.node
+	}
+	if dest == "" {
+		r.errorf(n, p, "missing path; give the file's destination, such as /run/secrets/db-password")
+		return f, false
+	}
+	for _, seg := range strings.Split(filepath.ToSlash(dest), "/") {
+		if seg == ".." {
+			r.errorf(n, p, "%s contains a .. segment; write the destination without ..", dest)
+			return f, false
+		}
+	}
+	if strings.HasSuffix(dest, "/") || filepath.Base(filepath.Clean(dest)) == "." {
+		r.errorf(n, p, "%s is a folder; give a file name, such as %s", dest, filepath.Join(dest, "secret"))
+		return f, false
+	}
+	f.Dest = filepath.Clean(dest)
+	f.Path = r.absPath(dest)
+	if info, err := os.Stat(f.Path); err == nil && info.IsDir() {
+		r.errorf(n, p, "%s is an existing folder; give a file name inside it", dest)
+		return f, false
+	}
+	f.Mode = rf.mode.or(defaultMode)
+	f.UID = rf.owner.or(-1)
+	f.GID = rf.group.or(-1)
+	f.AllowEmpty = rf.allowEmpty.v
+	return f, true
+}
+
+func (r *resolver) parseTemplate(rs rawSecret, path string, n *yaml.Node, text string) *template.Template {
+	name := rs.name.v + ":" + path
+	t, err := template.Parse(name, text)
+	if err != nil {
+		r.errorf(n, path, "invalid template: %v", err)
+		return nil
+	}
+	return t
+}

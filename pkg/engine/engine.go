@@ -1,0 +1,310 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/avast/retry-go/v4"
+	"github.com/charmbracelet/log"
+
+	"github.com/secrets-sync/secrets-sync/pkg/config"
+	"github.com/secrets-sync/secrets-sync/pkg/sink"
+	"github.com/secrets-sync/secrets-sync/pkg/template"
+	"github.com/secrets-sync/secrets-sync/pkg/vault"
+)
+
+// DefaultConcurrency is the number of reads in flight when none is set.
+const DefaultConcurrency = 16
+
+// Reader reads one secret with one credential set.
+type Reader interface {
+	Read(ctx context.Context, req vault.Request) (*vault.Secret, error)
+}
+
+// Options tune a pass.
+type Options struct {
+	Concurrency int
+	Logger      *log.Logger
+	// Retry bounds the backoff between attempts of a transient failure.
+	// Attempts go on until the context ends.
+	RetryDelay, RetryMaxDelay time.Duration
+}
+
+// Pass reads, renders and writes a set of secrets once.
+type Pass struct {
+	opts Options
+	sink sink.Sink
+}
+
+// NewPass prepares a pass that hands rendered files to s.
+func NewPass(s sink.Sink, opts Options) *Pass {
+	if opts.Concurrency < 1 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.New(nil)
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = 100 * time.Millisecond
+	}
+	if opts.RetryMaxDelay <= 0 {
+		opts.RetryMaxDelay = 5 * time.Second
+	}
+	return &Pass{opts: opts, sink: s}
+}
+
+// SecretResult is the outcome of one secret.
+type SecretResult struct {
+	Name  string
+	Files []sink.Result
+	Err   error
+}
+
+// Report is the outcome of a pass.
+type Report struct {
+	Secrets  []SecretResult // in config order
+	Reads    int            // reads sent to the server, after deduplication
+	Duration time.Duration
+}
+
+// Err returns a *PassError listing the failed secrets, or nil.
+func (r *Report) Err() error {
+	var errs []error
+	for _, s := range r.Secrets {
+		if s.Err != nil {
+			errs = append(errs, s.Err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &PassError{Errors: errs}
+}
+
+// Counts returns the number of synced and failed secrets, and of changed
+// and unchanged files.
+func (r *Report) Counts() (synced, failed, changed, unchanged int) {
+	for _, s := range r.Secrets {
+		if s.Err != nil {
+			failed++
+			continue
+		}
+		synced++
+		for _, f := range s.Files {
+			if f.Changed {
+				changed++
+			} else {
+				unchanged++
+			}
+		}
+	}
+	return synced, failed, changed, unchanged
+}
+
+// readGroup is one read shared by every secret that requests the same data.
+type readGroup struct {
+	credentials string
+	req         vault.Request
+	secrets     []int // indexes into the pass's secrets
+}
+
+// groupReads merges secrets whose reads are identical: same credential set,
+// namespace, mount, path, KV version and pinned version.
+func groupReads(secrets []config.Secret) []*readGroup {
+	byKey := map[string]*readGroup{}
+	var groups []*readGroup
+	for i, s := range secrets {
+		req := vault.Request{Mount: s.Mount, Path: s.Path, KVVersion: s.KVVersion, Version: s.Version, Namespace: s.Namespace}
+		// The KV v2 path normalisation is applied to the key, so that
+		// "app" and "data/app" share a read.
+		normalised := vault.KVPath(req.Mount, req.Path, req.KVVersion)
+		key := s.Credentials + "\x00" + s.Namespace + "\x00" + normalised + "\x00" + s.KVVersion + "\x00" + strconv.Itoa(s.Version)
+		g, ok := byKey[key]
+		if !ok {
+			g = &readGroup{credentials: s.Credentials, req: req}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.secrets = append(g.secrets, i)
+	}
+	return groups
+}
+
+// Run reads, renders and writes every secret once, reading with the
+// sessions' readers. Each secret that can be written is written, even when
+// others fail. A secret whose credential set could not log in fails with
+// that login error, without a read.
+func (p *Pass) Run(ctx context.Context, sessions *Sessions, secrets []config.Secret) *Report {
+	start := time.Now()
+	report := &Report{Secrets: make([]SecretResult, len(secrets))}
+	for i, s := range secrets {
+		report.Secrets[i].Name = s.Name
+	}
+	groups := groupReads(secrets)
+
+	work := make(chan *readGroup)
+	var wg sync.WaitGroup
+	var readsMu sync.Mutex
+	workers := min(p.opts.Concurrency, len(groups))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range work {
+				read := p.runGroup(ctx, sessions, g, secrets, report)
+				if read {
+					readsMu.Lock()
+					report.Reads++
+					readsMu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, g := range groups {
+		work <- g
+	}
+	close(work)
+	wg.Wait()
+	report.Duration = time.Since(start)
+	return report
+}
+
+// runGroup reads one group's data and writes the files of each of its
+// secrets. It reports whether a read was sent.
+func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, secrets []config.Secret, report *Report) bool {
+	fail := func(err error, level log.Level) {
+		for _, i := range g.secrets {
+			report.Secrets[i].Err = &SecretError{Secret: secrets[i].Name, Err: err}
+			p.opts.Logger.Log(level, "secret failed", "secret", secrets[i].Name, "path", secrets[i].Path, "err", err)
+		}
+	}
+	if err, failed := sessions.Errors[g.credentials]; failed {
+		// The login failure was logged once already, at error level.
+		fail(err, log.DebugLevel)
+		return false
+	}
+	reader, ok := sessions.Readers[g.credentials]
+	if !ok {
+		fail(fmt.Errorf("no session for credentials %q", g.credentials), log.ErrorLevel)
+		return false
+	}
+	secret, err := p.read(ctx, reader, g.req)
+	if err != nil {
+		fail(err, log.ErrorLevel)
+		return true
+	}
+	for _, i := range g.secrets {
+		s := &secrets[i]
+		results, err := p.writeSecret(ctx, s, secret.Data)
+		report.Secrets[i].Files = results
+		if err != nil {
+			report.Secrets[i].Err = &SecretError{Secret: s.Name, Err: err}
+			p.opts.Logger.Error("secret failed", "secret", s.Name, "path", s.Path, "err", err)
+			continue
+		}
+		for _, r := range results {
+			if r.Changed {
+				p.opts.Logger.Info("file written", "secret", s.Name, "file", r.Path)
+			} else {
+				p.opts.Logger.Debug("file unchanged", "secret", s.Name, "file", r.Path)
+			}
+		}
+	}
+	return true
+}
+
+// read reads one secret, retrying transient failures.
+func (p *Pass) read(ctx context.Context, reader Reader, req vault.Request) (*vault.Secret, error) {
+	return retryTransient(ctx, p.opts, func(n uint, err error) {
+		p.opts.Logger.Log(retryLevel(n), "read failed, retrying", "mount", req.Mount, "path", req.Path, "attempt", n+1, "err", err)
+	}, func() (*vault.Secret, error) {
+		return reader.Read(ctx, req)
+	})
+}
+
+// retryTransient calls fn until it succeeds, fails permanently, or the
+// context ends. Delays grow exponentially with jitter, capped at
+// opts.RetryMaxDelay; a Retry-After from the server sets the next delay
+// instead. When the context ends, the error is the last failure with the
+// reason for giving up.
+func retryTransient[T any](ctx context.Context, opts Options, onRetry func(uint, error), fn func() (T, error)) (T, error) {
+	var lastErr error
+	value, err := retry.DoWithData(
+		func() (T, error) {
+			v, err := fn()
+			if err != nil {
+				lastErr = err
+			}
+			return v, err
+		},
+		retry.Context(ctx),
+		retry.Attempts(0),
+		retry.RetryIf(vault.IsTransient),
+		retry.LastErrorOnly(true),
+		retry.Delay(opts.RetryDelay),
+		retry.MaxDelay(opts.RetryMaxDelay),
+		retry.MaxJitter(opts.RetryDelay),
+		retry.DelayType(retryAfterOr(retry.CombineDelay(retry.BackOffDelay, retry.RandomDelay))),
+		retry.OnRetry(onRetry),
+	)
+	if err != nil && lastErr != nil && ctx.Err() != nil {
+		return value, fmt.Errorf("%w (gave up: %v)", lastErr, context.Cause(ctx))
+	}
+	return value, err
+}
+
+// retryLevel logs the first retry and every tenth one as a warning and the
+// rest at debug level, so a long outage does not flood the log.
+func retryLevel(attempt uint) log.Level {
+	if attempt%10 == 0 {
+		return log.WarnLevel
+	}
+	return log.DebugLevel
+}
+
+// retryAfterOr uses the server's Retry-After when the error carries one.
+func retryAfterOr(next retry.DelayTypeFunc) retry.DelayTypeFunc {
+	return func(n uint, err error, c *retry.Config) time.Duration {
+		var ve *vault.Error
+		if errors.As(err, &ve) && ve.RetryAfter > 0 {
+			return ve.RetryAfter
+		}
+		return next(n, err, c)
+	}
+}
+
+// writeSecret renders every file of s, then hands them all to the sink. If
+// any file fails to render, nothing is written.
+func (p *Pass) writeSecret(ctx context.Context, s *config.Secret, data map[string]any) ([]sink.Result, error) {
+	files := make([]sink.File, 0, len(s.Files))
+	for _, f := range s.Files {
+		content, err := renderFile(f, data)
+		if err != nil {
+			return nil, &RenderError{Path: f.Dest, Err: err}
+		}
+		files = append(files, sink.File{
+			Path:       f.Path,
+			Dest:       f.Dest,
+			Content:    content,
+			Mode:       f.Mode,
+			UID:        f.UID,
+			GID:        f.GID,
+			AllowEmpty: f.AllowEmpty,
+		})
+	}
+	return p.sink.Write(ctx, s.Name, files)
+}
+
+func renderFile(f config.File, data map[string]any) ([]byte, error) {
+	if f.Field != "" {
+		return template.FieldValue(data, f.Field)
+	}
+	if f.Tmpl == nil {
+		return nil, errors.New("no template")
+	}
+	return f.Tmpl.Render(data)
+}

@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/secrets-sync/secrets-sync/pkg/config"
+	"github.com/secrets-sync/secrets-sync/pkg/vault"
+)
+
+// Sessions are the logged-in credential sets of a pass.
+type Sessions struct {
+	Readers map[string]Reader
+	Errors  map[string]error // login failures by credential set name
+	opened  []*vault.Session
+}
+
+// Login obtains a token for every credential set that the secrets use,
+// retrying transient failures until the context ends. A set whose login
+// fails is recorded in Errors, and the others are still logged in.
+func (p *Pass) Login(ctx context.Context, client *vault.Client, store config.Store, secrets []config.Secret) *Sessions {
+	s := &Sessions{Readers: map[string]Reader{}, Errors: map[string]error{}}
+	seen := map[string]bool{}
+	for _, sec := range secrets {
+		name := sec.Credentials
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		auth := store.Auth
+		if name != "" {
+			auth = store.Credentials[name]
+		}
+		namespace := ""
+		switch {
+		case auth.Namespace != nil:
+			namespace = *auth.Namespace
+		case store.Namespace != nil:
+			namespace = *store.Namespace
+		}
+		session, err := p.login(ctx, client, auth, namespace)
+		if err != nil {
+			p.opts.Logger.Error("login failed", "credentials", credentialName(name), "address", client.Address(), "err", err)
+			s.Errors[name] = err
+			continue
+		}
+		p.opts.Logger.Debug("logged in", "credentials", credentialName(name), "method", auth.Method)
+		s.Readers[name] = session
+		s.opened = append(s.opened, session)
+	}
+	return s
+}
+
+func (p *Pass) login(ctx context.Context, client *vault.Client, auth config.Auth, namespace string) (*vault.Session, error) {
+	return retryTransient(ctx, p.opts, func(n uint, err error) {
+		p.opts.Logger.Log(retryLevel(n), "login failed, retrying", "address", client.Address(), "attempt", n+1, "err", err)
+	}, func() (*vault.Session, error) {
+		return client.Login(ctx, auth, namespace)
+	})
+}
+
+// Revoke revokes the tokens that this process obtained by logging in. A
+// token the process was given is left alone.
+func (s *Sessions) Revoke(ctx context.Context) []error {
+	var errs []error
+	for _, session := range s.opened {
+		if err := session.Revoke(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("revoke token of credentials %s: %w", credentialName(session.Name()), err))
+		}
+	}
+	return errs
+}
+
+func credentialName(name string) string {
+	if name == "" {
+		return "default"
+	}
+	return name
+}

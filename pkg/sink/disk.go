@@ -1,0 +1,344 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Disk is the sink that writes each file to its real destination, File.Path.
+//
+// A Write call first stages every changed file in a temporary file next to
+// its destination. Staging writes the content, sets the mode with fchmod, so
+// the umask has no effect, and sets the owner with fchown when File.UID or
+// File.GID is at least 0. It then flushes the file with fsync. If any file
+// fails to stage, all temporary files are removed and no destination
+// changes. Only when all are staged does Write rename each temporary file
+// over its destination and flush each destination folder with fsync.
+//
+// Renames of different files are separate system calls, so a crash or a
+// rename failure partway through can leave some files of the call replaced
+// and others not. Each single file is always either wholly old or wholly new.
+//
+// A destination that is a symbolic link, device or other non-regular file is
+// replaced by the rename. The target of a symbolic link is never written.
+//
+// Disk is safe for concurrent Write calls that name different destinations.
+type Disk struct {
+	ops fileOps
+}
+
+// fileOps holds the system calls that tests replace to inject failures or
+// to record the order of steps.
+type fileOps struct {
+	chown    func(f *os.File, uid, gid int) error
+	syncFile func(f *os.File) error
+	syncDir  func(dir string) error
+	rename   func(oldPath, newPath string) error
+}
+
+// NewDisk returns a sink that writes to the real destinations.
+func NewDisk() *Disk {
+	return &Disk{ops: fileOps{
+		chown:    (*os.File).Chown,
+		syncFile: (*os.File).Sync,
+		syncDir:  syncFolder,
+		rename:   os.Rename,
+	}}
+}
+
+// Write writes files to their destinations as described on [Disk].
+// It returns ctx.Err() without touching the disk if ctx is already done, and
+// otherwise finishes the call even if ctx is cancelled meanwhile.
+//
+// On a staging error the results are nil and no destination changed. On a
+// rename or folder fsync error the results list every file, and
+// Result.Changed is true for the files already replaced.
+func (d *Disk) Write(ctx context.Context, secret string, files []File) ([]Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return d.writeFiles(files)
+}
+
+// modeBits are the bits of fs.FileMode that chmod sets on a regular file.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// stagedFile is a temporary file that is ready to be renamed over files[index].
+type stagedFile struct {
+	index int
+	temp  string
+}
+
+// folderSync is a destination folder to flush after the renames, with the
+// first file replaced in it, which names the folder in errors.
+type folderSync struct {
+	dir  string
+	path string
+}
+
+func (d *Disk) writeFiles(files []File) ([]Result, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	if err := validateFiles(files); err != nil {
+		return nil, err
+	}
+
+	results := make([]Result, len(files))
+	staged := make([]stagedFile, 0, len(files))
+	renamed := 0
+	// Removes every temporary file that was not renamed over its destination,
+	// on every return path.
+	defer func() {
+		for _, s := range staged[renamed:] {
+			_ = os.Remove(s.temp)
+		}
+	}()
+
+	readyDirs := make(map[string]struct{})
+	for i := range files {
+		file := &files[i]
+		results[i].Path = file.Path
+
+		changed, err := needsWrite(file)
+		if err != nil {
+			return nil, err
+		}
+		if !changed {
+			continue
+		}
+
+		temp, err := d.stage(file, readyDirs)
+		if temp != "" {
+			staged = append(staged, stagedFile{index: i, temp: temp})
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	var syncs []folderSync
+	for _, s := range staged {
+		path := files[s.index].Path
+		if err := d.ops.rename(s.temp, path); err != nil {
+			renameErr := newWriteError("rename", path, err)
+			return results, errors.Join(renameErr, d.syncFolders(syncs))
+		}
+		renamed++
+		results[s.index].Changed = true
+		syncs = addFolderSync(syncs, path)
+	}
+	if err := d.syncFolders(syncs); err != nil {
+		return results, err
+	}
+	return results, nil
+}
+
+// validateFiles checks the fields that the engine guarantees, so a bug
+// upstream becomes an error instead of a write to an unexpected place.
+func validateFiles(files []File) error {
+	var seen map[string]struct{}
+	if len(files) > 1 {
+		seen = make(map[string]struct{}, len(files))
+	}
+	for i := range files {
+		file := &files[i]
+		switch {
+		case !filepath.IsAbs(file.Path):
+			return newWriteError("write", file.Path, errors.New("destination path is not absolute"))
+		case filepath.Clean(file.Path) != file.Path:
+			return newWriteError("write", file.Path, fmt.Errorf("destination path is not clean, expected %s", filepath.Clean(file.Path)))
+		case file.Mode&^fs.ModePerm != 0:
+			return newWriteError("write", file.Path,
+				fmt.Errorf("mode %#o has bits outside the permission bits 0777", uint32(file.Mode)))
+		case file.UID < -1 || file.GID < -1:
+			return newWriteError("write", file.Path,
+				fmt.Errorf("invalid uid %d or gid %d, expected -1 (do not set) or an id of at least 0", file.UID, file.GID))
+		}
+		if seen == nil {
+			continue
+		}
+		if _, ok := seen[file.Path]; ok {
+			return newWriteError("write", file.Path, errors.New("destination is listed twice in one write"))
+		}
+		seen[file.Path] = struct{}{}
+	}
+	return nil
+}
+
+// needsWrite reports whether the destination differs from file in bytes,
+// mode or requested owner. It returns an *EmptyError when empty content
+// would replace a non-empty regular file that does not allow it.
+func needsWrite(file *File) (bool, error) {
+	info, err := os.Lstat(file.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, newWriteError("stat", file.Path, err)
+	}
+	if info.IsDir() {
+		return false, newWriteError("write", file.Path, errIsFolder)
+	}
+	if !info.Mode().IsRegular() {
+		return true, nil
+	}
+	if len(file.Content) == 0 && info.Size() > 0 && !file.AllowEmpty {
+		return false, &EmptyError{Path: file.Path}
+	}
+	if info.Size() != int64(len(file.Content)) || info.Mode()&modeBits != file.Mode {
+		return true, nil
+	}
+	if !ownerMatches(info, file.UID, file.GID) {
+		return true, nil
+	}
+	same, err := contentEquals(file.Path, file.Content)
+	if err != nil {
+		// An unreadable destination, for example one with mode 0000 while not
+		// running as root, is replaced rather than compared.
+		return true, nil
+	}
+	return !same, nil
+}
+
+// contentEquals reports whether the file at path contains exactly content.
+func contentEquals(path string, content []byte) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+
+	// One byte more than expected detects a file that grew since Lstat.
+	buf := make([]byte, len(content)+1)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return n == len(content) && bytes.Equal(buf[:n], content), nil
+}
+
+// stage writes file into a new temporary file in its destination folder,
+// creating missing parent folders first. It returns the temporary file's
+// path whenever that file was created, even together with an error, so the
+// caller can remove it.
+func (d *Disk) stage(file *File, readyDirs map[string]struct{}) (string, error) {
+	dir := filepath.Dir(file.Path)
+	if _, ok := readyDirs[dir]; !ok {
+		if err := d.makeFolders(dir); err != nil {
+			return "", &WriteError{Path: file.Path, Op: "write", Err: err}
+		}
+		readyDirs[dir] = struct{}{}
+	}
+
+	f, temp, err := createTemp(dir, filepath.Base(file.Path))
+	if err != nil {
+		return "", newWriteError("write", file.Path, err)
+	}
+	err = d.fill(f, file)
+	if closeErr := f.Close(); err == nil && closeErr != nil {
+		err = newWriteError("write", file.Path, closeErr)
+	}
+	return temp, err
+}
+
+// fill writes the content, mode and owner of file into the open temporary
+// file f and flushes it. Setting the mode and owner before fsync makes them
+// as durable as the content.
+func (d *Disk) fill(f *os.File, file *File) error {
+	if _, err := f.Write(file.Content); err != nil {
+		return newWriteError("write", file.Path, err)
+	}
+	if err := f.Chmod(file.Mode); err != nil {
+		return newWriteError("chmod", file.Path, err)
+	}
+	if file.UID >= 0 || file.GID >= 0 {
+		if err := d.ops.chown(f, file.UID, file.GID); err != nil {
+			return &WriteError{Path: file.Path, Op: "chown", Err: ownerCause(file.UID, file.GID, stripPath(err))}
+		}
+	}
+	if err := d.ops.syncFile(f); err != nil {
+		return newWriteError("sync", file.Path, err)
+	}
+	return nil
+}
+
+// ownerCause explains a failed chown to uid and gid.
+func ownerCause(uid, gid int, err error) error {
+	if isPermission(err) {
+		return &OwnerError{UID: uid, GID: gid, Err: err}
+	}
+	return fmt.Errorf("cannot set %s: %w", describeOwner(uid, gid), err)
+}
+
+// makeFolders creates dir and its missing parents, each with mode exactly
+// 0700, and flushes the folder that received each new entry. Folders that
+// already exist keep their mode and owner.
+func (d *Disk) makeFolders(dir string) error {
+	info, err := os.Stat(dir)
+	if err == nil {
+		if !info.IsDir() {
+			return fmt.Errorf("parent %s is not a folder", dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check parent folder %s: %w", dir, stripPath(err))
+	}
+
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := d.makeFolders(parent); err != nil {
+			return err
+		}
+	}
+
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another writer created it meanwhile, or it is a dangling
+			// symbolic link, which Stat reports as missing.
+			if info, statErr := os.Stat(dir); statErr == nil && info.IsDir() {
+				return nil
+			}
+			return fmt.Errorf("parent %s exists but is not a folder", dir)
+		}
+		return fmt.Errorf("create folder %s: %w", dir, stripPath(err))
+	}
+	// Mkdir applies the umask, and a parent folder with the setgid bit passes
+	// that bit on, so the mode is set again to exactly 0700.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("set mode of new folder %s: %w", dir, stripPath(err))
+	}
+	if err := d.ops.syncDir(parent); err != nil {
+		return fmt.Errorf("sync folder %s: %w", parent, stripPath(err))
+	}
+	return nil
+}
+
+// addFolderSync adds the folder of path to syncs unless it is listed.
+func addFolderSync(syncs []folderSync, path string) []folderSync {
+	dir := filepath.Dir(path)
+	for _, s := range syncs {
+		if s.dir == dir {
+			return syncs
+		}
+	}
+	return append(syncs, folderSync{dir: dir, path: path})
+}
+
+// syncFolders flushes each folder in syncs and joins the errors.
+func (d *Disk) syncFolders(syncs []folderSync) error {
+	var errs []error
+	for _, s := range syncs {
+		if err := d.ops.syncDir(s.dir); err != nil {
+			errs = append(errs, newWriteError("sync", s.path, fmt.Errorf("sync folder %s: %w", s.dir, stripPath(err))))
+		}
+	}
+	return errors.Join(errs...)
+}

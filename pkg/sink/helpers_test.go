@@ -1,0 +1,17 @@
+package sink
+
+import (
+	"strings"
+	"testing"
+)
+
+// secretContent is file content that failure tests use, so that they can
+// check that no error message contains it.
+const secretContent = "s3cr3t-value-must-not-leak"
+
+func assertNoContent(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), secretContent) {
+		t.Errorf("error message contains the file content: %v", err)
+	}
+}

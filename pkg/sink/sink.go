@@ -1,0 +1,111 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// File is one rendered destination file.
+type File struct {
+	Path       string      // destination, absolute and clean (the engine resolves it)
+	Dest       string      // destination as written in the config, cleaned (used for headers and --output-dir)
+	Content    []byte      // rendered bytes
+	Mode       fs.FileMode // permission bits only, e.g. 0600
+	UID, GID   int         // -1 means "do not set"
+	AllowEmpty bool        // permits empty Content to replace a non-empty file
+}
+
+// Result is the outcome for one file of a Write call.
+type Result struct {
+	Path    string
+	Changed bool // false: already on disk with the same bytes, mode and owner; nothing written
+}
+
+// Sink receives all rendered files of one secret at once.
+//
+// Write returns one Result per file, in the order of files.
+type Sink interface {
+	Write(ctx context.Context, secret string, files []File) ([]Result, error)
+}
+
+// WriteError is a failure to write one destination file.
+type WriteError struct {
+	Path string // destination file
+	Op   string // step that failed: "stat", "write", "chmod", "chown", "rename" or "sync"
+	Err  error
+}
+
+func (e *WriteError) Error() string {
+	return e.Op + " " + e.Path + ": " + e.Err.Error()
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// EmptyError is the rejection of a render that would replace a non-empty
+// file with an empty one while the file's AllowEmpty is false.
+type EmptyError struct {
+	Path string
+}
+
+func (e *EmptyError) Error() string {
+	return "rendered content for " + e.Path + " is empty but the file on disk is not, so it was not replaced " +
+		"(set `allowEmpty: true` on that file if an empty file is intended)"
+}
+
+// OwnerError is the failure of a chown that the process lacks the privilege
+// for (EPERM or EACCES). It is the Err of a [WriteError] with Op "chown".
+type OwnerError struct {
+	UID, GID int // requested ids, -1 for "do not set"
+	Err      error
+}
+
+func (e *OwnerError) Error() string {
+	return fmt.Sprintf("cannot set %s: %v. Setting the owner or group of a file needs root or CAP_CHOWN. "+
+		"Without them, leave uid and gid unset, run secrets-sync with a group that the reading process also has "+
+		"(for example the container's group), and give the file a mode such as 0640",
+		describeOwner(e.UID, e.GID), e.Err)
+}
+
+func (e *OwnerError) Unwrap() error { return e.Err }
+
+func describeOwner(uid, gid int) string {
+	switch {
+	case uid >= 0 && gid >= 0:
+		return fmt.Sprintf("owner to uid %d and group to gid %d", uid, gid)
+	case uid >= 0:
+		return fmt.Sprintf("owner to uid %d", uid)
+	default:
+		return fmt.Sprintf("group to gid %d", gid)
+	}
+}
+
+// errIsFolder is the Err of a WriteError whose destination is a folder.
+var errIsFolder = errors.New("destination is an existing folder, expected a file")
+
+// newWriteError builds a WriteError for path. It drops the *fs.PathError,
+// *os.LinkError or *os.SyscallError wrapper of err, because those name the
+// temporary file rather than the destination, and keeps the cause.
+func newWriteError(op, path string, err error) *WriteError {
+	return &WriteError{Path: path, Op: op, Err: stripPath(err)}
+}
+
+func stripPath(err error) error {
+	switch e := err.(type) {
+	case *fs.PathError:
+		return e.Err
+	case *os.LinkError:
+		return e.Err
+	case *os.SyscallError:
+		return e.Err
+	}
+	return err
+}
+
+// isPermission reports whether err is EPERM or EACCES.
+func isPermission(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)
+}

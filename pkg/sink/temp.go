@@ -1,0 +1,122 @@
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// A temporary file for destination BASE is named
+// ".BASE.secrets-sync-XXXXXXXXXXXXXXXX.tmp", where X is a lower-case hex
+// digit. The leading dot hides it from a plain ls, and the fixed parts let
+// RemoveStaleTemp recognise it.
+const (
+	tempInfix      = ".secrets-sync-"
+	tempSuffix     = ".tmp"
+	tempRandomLen  = 16
+	maxTempBaseLen = 200 // keeps the name under the usual 255-byte limit of a file name
+	maxTempTries   = 100
+)
+
+// createTemp creates a new temporary file with mode 0600 in dir for the
+// destination named base. It returns the open file and its path.
+func createTemp(dir, base string) (*os.File, string, error) {
+	prefix := "." + truncateName(base, maxTempBaseLen) + tempInfix
+	for range maxTempTries {
+		path := filepath.Join(dir, prefix+randomHex()+tempSuffix)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return f, path, nil
+	}
+	return nil, "", fmt.Errorf("no unused temporary file name in %s after %d tries", dir, maxTempTries)
+}
+
+// randomHex returns tempRandomLen random lower-case hex digits.
+func randomHex() string {
+	s := strconv.FormatUint(rand.Uint64(), 16)
+	if len(s) < tempRandomLen {
+		s = strings.Repeat("0", tempRandomLen-len(s)) + s
+	}
+	return s
+}
+
+// truncateName cuts name to at most maxLen bytes without splitting a UTF-8
+// character.
+func truncateName(name string, maxLen int) string {
+	if len(name) <= maxLen {
+		return name
+	}
+	cut := maxLen
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut]
+}
+
+// isTempName reports whether name has the form of a temporary file name made
+// by createTemp.
+func isTempName(name string) bool {
+	rest, ok := strings.CutSuffix(name, tempSuffix)
+	if !ok || len(rest) < tempRandomLen {
+		return false
+	}
+	random := rest[len(rest)-tempRandomLen:]
+	for i := range len(random) {
+		c := random[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	rest, ok = strings.CutSuffix(rest[:len(rest)-tempRandomLen], tempInfix)
+	// What remains is "." and the non-empty destination name.
+	return ok && len(rest) >= 2 && rest[0] == '.'
+}
+
+// RemoveStaleTemp removes the temporary files that a crashed Write left in
+// dirs. It removes only regular files whose name has the form that
+// [Disk] uses, skips folders that do not exist, and returns the paths it
+// removed. A failure on one folder or file does not stop the others, and all
+// failures are joined into err.
+//
+// A Write in progress in one of these folders would lose its temporary
+// file, so call RemoveStaleTemp before any writer starts.
+func RemoveStaleTemp(dirs []string) (removed []string, err error) {
+	var errs []error
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list folder %s: %w", dir, stripPath(err)))
+			continue
+		}
+		for _, entry := range entries {
+			if !entry.Type().IsRegular() || !isTempName(entry.Name()) {
+				continue
+			}
+			path := filepath.Join(dir, entry.Name())
+			err := os.Remove(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove stale temporary file %s: %w", path, stripPath(err)))
+				continue
+			}
+			removed = append(removed, path)
+		}
+	}
+	return removed, errors.Join(errs...)
+}

@@ -1,0 +1,157 @@
+package vault
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secrets-sync/secrets-sync/pkg/config"
+)
+
+// requestTimeout bounds one request, so a server that accepts a connection
+// and never answers does not hold a read for the whole pass.
+const requestTimeout = 30 * time.Second
+
+// Options tune a Client.
+type Options struct {
+	// MaxConns is the number of connections kept open to the server; it
+	// should be at least the number of parallel reads.
+	MaxConns int
+}
+
+// Client is a connection to one server, without a token.
+type Client struct {
+	api     *api.Client
+	address string
+	kv      *mountCache
+}
+
+// NewClient builds a client for the store's first address with its TLS
+// settings.
+func NewClient(store config.Store, opts Options) (*Client, error) {
+	if len(store.Addresses) == 0 {
+		return nil, fmt.Errorf("no server address")
+	}
+	// NOTE: only the first address is used; a list is accepted by the
+	// config loader, but failover to the next address is not built yet.
+	address := store.Addresses[0]
+	if opts.MaxConns < 1 {
+		opts.MaxConns = 16
+	}
+	transport := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:        opts.MaxConns,
+		MaxIdleConnsPerHost: opts.MaxConns,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   true,
+		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	cfg := &api.Config{
+		Address: address,
+		HttpClient: &http.Client{
+			Transport: transport,
+			// The api client handles redirects from standby nodes itself.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Timeout:    requestTimeout,
+		MaxRetries: 0, // retries are the engine's, with its own backoff and deadline
+	}
+	t := store.TLS
+	err := cfg.ConfigureTLS(&api.TLSConfig{
+		CACert:        t.CACert,
+		CAPath:        t.CAPath,
+		ClientCert:    t.ClientCert,
+		ClientKey:     t.ClientKey,
+		TLSServerName: t.ServerName,
+		Insecure:      t.SkipVerify,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configure TLS for %s: %w", address, err)
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create client for %s: %w", address, err)
+	}
+	// api.NewClient reads VAULT_TOKEN and VAULT_NAMESPACE itself; the
+	// config loader has already applied them with the right precedence.
+	c.ClearToken()
+	c.ClearNamespace()
+	return &Client{api: c, address: address, kv: newMountCache()}, nil
+}
+
+// Address returns the server address requests go to.
+func (c *Client) Address() string { return c.address }
+
+// Close releases idle connections.
+func (c *Client) Close() {
+	if tr, ok := c.api.CloneConfig().HttpClient.Transport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+}
+
+// response is the part of a Vault JSON response that secrets-sync uses.
+type response struct {
+	Data          map[string]any `json:"data"`
+	LeaseID       string         `json:"lease_id"`
+	LeaseDuration int            `json:"lease_duration"`
+	Renewable     bool           `json:"renewable"`
+	Auth          *struct {
+		ClientToken   string `json:"client_token"`
+		Accessor      string `json:"accessor"`
+		LeaseDuration int    `json:"lease_duration"`
+		Renewable     bool   `json:"renewable"`
+	} `json:"auth"`
+}
+
+// do sends one request and decodes the response. op names the request in
+// errors. Numbers are kept as json.Number, so they print as written.
+func (c *Client) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string) (*response, error) {
+	r := c.api.NewRequest(method, "/v1/"+path)
+	r.ClientToken = token
+	if namespace != "" {
+		r.Headers.Set(api.NamespaceHeaderName, namespace)
+	} else {
+		r.Headers.Del(api.NamespaceHeaderName)
+	}
+	for k, v := range params {
+		r.Params.Set(k, v)
+	}
+	if body != nil {
+		if err := r.SetJSONBody(body); err != nil {
+			return nil, fmt.Errorf("%s: encode request: %w", op, err)
+		}
+	}
+	resp, err := c.api.RawRequestWithContext(ctx, r)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	if err != nil {
+		e := classify(op, c.address, err)
+		if e.Status == http.StatusTooManyRequests {
+			e.RetryAfter = retryAfter(resp)
+		}
+		return nil, e
+	}
+	out := &response{}
+	if resp.StatusCode == http.StatusNoContent {
+		return out, nil
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
+		return nil, &Error{Kind: KindUnavailable, Op: op, Address: c.address, Status: resp.StatusCode,
+			Err: fmt.Errorf("the response is not Vault JSON: %w", err)}
+	}
+	return out, nil
+}
