@@ -462,6 +462,19 @@ secrets:
 		res := run(t, dir, serverEnv(s), "render", "-c", cfg, "--secret", "nope")
 		expectCode(t, res, 2)
 	})
+	t.Run("ad-hoc template", func(t *testing.T) {
+		tmpl := filepath.Join(dir, "app.conf.tmpl")
+		if err := os.WriteFile(tmpl, []byte("user={{ .user }} pass={{ .password }}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := run(t, dir, serverEnv(s), "render", "-c", cfg, "--secret", "env", "--template", tmpl)
+		expectCode(t, res, 0)
+		if res.stdout != "user=u1 pass=p1" {
+			t.Errorf("stdout = %q", res.stdout)
+		}
+		res = run(t, dir, serverEnv(s), "render", "-c", cfg, "--template", tmpl)
+		expectCode(t, res, 2)
+	})
 	t.Run("output dir keeps whole paths", func(t *testing.T) {
 		out := filepath.Join(dir, "rendered")
 		res := run(t, dir, serverEnv(s), "render", "-c", cfg, "--output-dir", out)

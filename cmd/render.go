@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/sink"
+	"github.com/secrets-sync/secrets-sync/pkg/template"
 )
 
 func newRenderCommand(root *rootOptions) *cobra.Command {
@@ -24,11 +26,15 @@ On standard output each file starts with a header line "==> PATH <==". When
 exactly one file is selected (one secret with one file, or --file), the output
 is that file's bytes alone, so "secrets-sync render --file .env > .env" works.
 With --output-dir each file keeps its whole destination path under the folder.
+
+--template FILE renders a template file that is not in the config with the
+data of the one secret named by --secret, to standard output.
 ` + exitCodesHelp,
 		Example: `  secrets-sync render -c config.yaml
   secrets-sync render -c config.yaml --secret db
   secrets-sync render -c config.yaml --file /run/secrets/db.env > db.env
-  secrets-sync render -c config.yaml --output-dir ./out`,
+  secrets-sync render -c config.yaml --output-dir ./out
+  secrets-sync render -c config.yaml --secret db --template db.conf.tmpl`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRender(c, root)
@@ -37,6 +43,7 @@ With --output-dir each file keeps its whole destination path under the folder.
 	c.Flags().StringArray("secret", nil, "render only this secret (repeatable)")
 	c.Flags().String("file", "", "render only the file with this destination path")
 	c.Flags().String("output-dir", "", "write files under this folder instead of standard output")
+	c.Flags().String("template", "", "render this template file with the data of the secret named by --secret")
 	root.addPassFlags(c)
 	return c
 }
@@ -57,6 +64,11 @@ func runRender(c *cobra.Command, root *rootOptions) error {
 	secrets, err := selectSecrets(cfg, root.viper.GetStringSlice("secret"), root.viper.GetString("file"))
 	if err != nil {
 		return err
+	}
+	if file := root.viper.GetString("template"); file != "" {
+		if secrets, err = adHocTemplate(secrets, file, root.viper.GetStringSlice("secret")); err != nil {
+			return err
+		}
 	}
 	var out sink.Sink
 	if dir := root.viper.GetString("output-dir"); dir != "" {
@@ -118,4 +130,32 @@ func secretNames(cfg *config.Config) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// adHocTemplate replaces the files of the one selected secret with a single
+// file rendered from the template at path. It goes to standard output or,
+// with --output-dir, under the folder by its own name.
+func adHocTemplate(secrets []config.Secret, path string, names []string) ([]config.Secret, error) {
+	if len(names) != 1 || len(secrets) != 1 {
+		return nil, &usageError{fmt.Errorf("--template needs exactly one --secret NAME, whose data the template reads")}
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("read template %s: %w", path, err)}
+	}
+	tmpl, err := template.Parse(path, string(text))
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("invalid template %s: %w", path, err)}
+	}
+	s := secrets[0]
+	s.Files = []config.File{{
+		Path:       filepath.Join(string(filepath.Separator), filepath.Base(path)),
+		Dest:       filepath.Base(path),
+		Tmpl:       tmpl,
+		Mode:       config.DefaultMode,
+		UID:        -1,
+		GID:        -1,
+		AllowEmpty: true,
+	}}
+	return []config.Secret{s}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -46,7 +47,7 @@ func NewPass(s sink.Sink, opts Options) *Pass {
 		opts.Concurrency = DefaultConcurrency
 	}
 	if opts.Logger == nil {
-		opts.Logger = log.New(nil)
+		opts.Logger = log.New(io.Discard)
 	}
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = 100 * time.Millisecond
@@ -246,9 +247,8 @@ func retryTransient[T any](ctx context.Context, opts Options, onRetry func(uint,
 		retry.RetryIf(vault.IsTransient),
 		retry.LastErrorOnly(true),
 		retry.Delay(opts.RetryDelay),
-		retry.MaxDelay(opts.RetryMaxDelay),
 		retry.MaxJitter(opts.RetryDelay),
-		retry.DelayType(retryAfterOr(retry.CombineDelay(retry.BackOffDelay, retry.RandomDelay))),
+		retry.DelayType(retryAfterOr(opts.RetryMaxDelay, retry.CombineDelay(retry.BackOffDelay, retry.RandomDelay))),
 		retry.OnRetry(onRetry),
 	)
 	if err != nil && lastErr != nil && ctx.Err() != nil {
@@ -266,14 +266,16 @@ func retryLevel(attempt uint) log.Level {
 	return log.DebugLevel
 }
 
-// retryAfterOr uses the server's Retry-After when the error carries one.
-func retryAfterOr(next retry.DelayTypeFunc) retry.DelayTypeFunc {
+// retryAfterOr uses the server's Retry-After when the error carries one,
+// and otherwise the backoff capped at maxDelay. The cap is applied here, not
+// with retry.MaxDelay, because that would also cut a longer Retry-After.
+func retryAfterOr(maxDelay time.Duration, backoff retry.DelayTypeFunc) retry.DelayTypeFunc {
 	return func(n uint, err error, c *retry.Config) time.Duration {
 		var ve *vault.Error
 		if errors.As(err, &ve) && ve.RetryAfter > 0 {
 			return ve.RetryAfter
 		}
-		return next(n, err, c)
+		return min(backoff(n, err, c), maxDelay)
 	}
 }
 
