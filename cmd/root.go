@@ -63,7 +63,11 @@ func (o *rootOptions) loadConfig(logger *log.Logger) (*config.Config, error) {
 		return nil, err
 	}
 	for _, w := range cfg.Warnings {
-		logger.Warn(w.Message, "file", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column), "key", w.Path)
+		location := w.File
+		if w.Line > 0 {
+			location = fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column)
+		}
+		logger.Warn(w.Message, "file", location, "key", w.Path)
 	}
 	return cfg, nil
 }
