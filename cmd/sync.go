@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"errors"
+	"path/filepath"
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
@@ -49,9 +50,13 @@ func runSync(c *cobra.Command, root *rootOptions) error {
 		return err
 	}
 	var dirs []string
+	seen := map[string]bool{}
 	for _, s := range cfg.Secrets {
 		for _, f := range s.Files {
-			dirs = append(dirs, parentDir(f.Path))
+			if dir := filepath.Dir(f.Path); !seen[dir] {
+				seen[dir] = true
+				dirs = append(dirs, dir)
+			}
 		}
 	}
 	removed, err := sink.RemoveStaleTemp(dirs)

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 )
@@ -14,5 +13,3 @@ func noArgs(c *cobra.Command, args []string) error {
 	}
 	return nil
 }
-
-func parentDir(path string) string { return filepath.Dir(path) }
