@@ -106,8 +106,12 @@ type Secret struct {
 	Namespace   string // resolved: the secret's, else the store's, else root ""
 	Credentials string // name of the credential set; "" is the default set
 	Refresh     time.Duration
-	Files       []File
-	Pos         Position
+	// MaxStale is how long a secret may fail to refresh before it counts
+	// as stale; 0 means never.
+	MaxStale time.Duration
+	OnChange *OnChange // nil when nothing runs on a change
+	Files    []File
+	Pos      Position
 }
 
 // File is one destination of a secret.

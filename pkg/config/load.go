@@ -453,6 +453,8 @@ func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
 	s.Namespace = strings.Trim(s.Namespace, "/")
 
 	s.Refresh = firstSet(rs.refresh, d.refresh).or(DefaultRefreshInterval)
+	s.MaxStale = rs.maxStale.v
+	s.OnChange = r.resolveOnChange(rs.onChange)
 	s.Files = r.resolveFiles(rs, d.mode.or(DefaultMode))
 	return s, len(r.problems.Errors()) == before
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -331,4 +332,47 @@ func assertProblem(t *testing.T, problems Problems, path, message string) {
 		}
 	}
 	t.Errorf("no problem at %q containing %q; got:\n%s", path, message, problems.Error())
+}
+
+func TestOnChange(t *testing.T) {
+	base := strings.Replace(minimal, "    key: app/db\n", "    key: app/db\n    maxStale: 10m\n    onChange:\nONCHANGE", 1)
+	t.Run("command and signal", func(t *testing.T) {
+		text := strings.Replace(base, "ONCHANGE", "      command: [nginx, -s, reload]\n      timeout: 5s\n      signal: SIGHUP\n      pidFile: /run/nginx.pid\n", 1)
+		cfg := mustParse(t, text, envOf("VAULT_TOKEN", "x"))
+		s := cfg.Secrets[0]
+		if s.MaxStale != 10*time.Minute {
+			t.Errorf("maxStale = %v", s.MaxStale)
+		}
+		o := s.OnChange
+		if o == nil {
+			t.Fatal("onChange not loaded")
+		}
+		if strings.Join(o.Command, " ") != "nginx -s reload" {
+			t.Errorf("command = %q", o.Command)
+		}
+		if o.Timeout != 5*time.Second {
+			t.Errorf("timeout = %v", o.Timeout)
+		}
+		if o.Signal != syscall.SIGHUP {
+			t.Errorf("signal = %v", o.Signal)
+		}
+		if o.PIDFile != "/run/nginx.pid" {
+			t.Errorf("pidFile = %q", o.PIDFile)
+		}
+	})
+	cases := []struct {
+		name, onChange, path, message string
+	}{
+		{"command as text", "      command: nginx -s reload\n", "secrets[0].onChange.command", "must be a list"},
+		{"unknown signal", "      signal: BOOM\n      pidFile: /x\n", "secrets[0].onChange.signal", `unknown signal "BOOM"`},
+		{"signal without pid file", "      signal: HUP\n", "secrets[0].onChange.pidFile", "signal needs pidFile"},
+		{"pid file without signal", "      pidFile: /x\n", "secrets[0].onChange.signal", "no signal"},
+		{"empty", "      {}\n", "secrets[0].onChange", "needs a command"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, problems := parseText(t, strings.Replace(base, "ONCHANGE", c.onChange, 1), envOf("VAULT_TOKEN", "x"))
+			assertProblem(t, problems, c.path, c.message)
+		})
+	}
 }

@@ -75,6 +75,8 @@ type rawSecret struct {
 	templateNode *yaml.Node
 	files        []rawFile
 	filesNode    *yaml.Node
+	maxStale     opt[time.Duration]
+	onChange     *rawOnChange
 }
 
 type rawTemplateEntry struct {
@@ -101,7 +103,7 @@ var (
 	tlsKeys      = []string{"tlsCACert", "tlsCAPath", "tlsClientCert", "tlsClientKey", "tlsServerName", "tlsSkipVerify"}
 	storeKeys    = append(append([]string{"address", "credentials", "kvVersion", "mountPath"}, authKeys...), tlsKeys...)
 	defaultsKeys = []string{"mountPath", "kvVersion", "refreshInterval", "mode"}
-	secretKeys   = []string{"name", "key", "path", "mountPath", "kvVersion", "version", "namespace", "credentials", "refreshInterval", "template", "files"}
+	secretKeys   = []string{"name", "key", "path", "mountPath", "kvVersion", "version", "namespace", "credentials", "refreshInterval", "maxStale", "template", "files", "onChange"}
 	fileKeys     = []string{"path", "mode", "owner", "group", "template", "field", "allowEmpty"}
 )
 
@@ -270,6 +272,10 @@ func (d *decoder) decodeSecret(n *yaml.Node, path string) rawSecret {
 		case "files":
 			s.filesNode = v
 			s.files = d.decodeFiles(v, joinPath(path, "files"))
+		case "maxStale":
+			s.maxStale, _ = d.duration(v, p)
+		case "onChange":
+			s.onChange = d.decodeOnChange(v, p)
 		}
 	})
 	if !ok && isNull(n) {
