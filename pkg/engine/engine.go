@@ -33,6 +33,8 @@ type Options struct {
 	// Retry bounds the backoff between attempts of a transient failure.
 	// Attempts go on until the context ends.
 	RetryDelay, RetryMaxDelay time.Duration
+	// Observer receives each read and each secret's outcome; nil means none.
+	Observer Observer
 }
 
 // Pass reads, renders and writes a set of secrets once.
@@ -54,6 +56,9 @@ func NewPass(s sink.Sink, opts Options) *Pass {
 	}
 	if opts.RetryMaxDelay <= 0 {
 		opts.RetryMaxDelay = 5 * time.Second
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	return &Pass{opts: opts, sink: s}
 }
@@ -181,6 +186,7 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 		for _, i := range g.secrets {
 			report.Secrets[i].Err = &SecretError{Secret: secrets[i].Name, Err: err}
 			p.opts.Logger.Log(level, "secret failed", "secret", secrets[i].Name, "path", secrets[i].Path, "err", err)
+			p.opts.Observer.SecretDone(secrets[i].Name, nil, err)
 		}
 	}
 	if err, failed := sessions.Errors[g.credentials]; failed {
@@ -193,7 +199,13 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 		fail(fmt.Errorf("no session for credentials %q", g.credentials), log.ErrorLevel)
 		return false
 	}
+	names := make([]string, len(g.secrets))
+	for j, i := range g.secrets {
+		names[j] = secrets[i].Name
+	}
+	started := time.Now()
 	secret, err := p.read(ctx, reader, g.req)
+	p.opts.Observer.ReadDone(names, time.Since(started), err)
 	if err != nil {
 		fail(err, log.ErrorLevel)
 		return true
@@ -202,6 +214,7 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 		s := &secrets[i]
 		results, err := p.writeSecret(ctx, s, secret.Data)
 		report.Secrets[i].Files = results
+		p.opts.Observer.SecretDone(s.Name, results, err)
 		if err != nil {
 			report.Secrets[i].Err = &SecretError{Secret: s.Name, Err: err}
 			p.opts.Logger.Error("secret failed", "secret", s.Name, "path", s.Path, "err", err)
