@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -27,9 +28,16 @@ type Options struct {
 
 // Client is a connection to one server, without a token.
 type Client struct {
-	api     *api.Client
+	api     *api.Client // root namespace
 	address string
 	kv      *mountCache
+
+	// byNamespace holds one api client per namespace. The api client
+	// sets X-Vault-Namespace from its own setting on every request,
+	// replacing a header set on the request, so a namespace needs a client
+	// of its own. They share one HTTP client and its connection pool.
+	mu          sync.Mutex
+	byNamespace map[string]*api.Client
 }
 
 // NewClient builds a client for the store's first address with its TLS
@@ -87,7 +95,27 @@ func NewClient(store config.Store, opts Options) (*Client, error) {
 	// config loader has already applied them with the right precedence.
 	c.ClearToken()
 	c.ClearNamespace()
-	return &Client{api: c, address: address, kv: newMountCache()}, nil
+	return &Client{api: c, address: address, kv: newMountCache(), byNamespace: map[string]*api.Client{}}, nil
+}
+
+// namespaced returns the api client that sends requests to namespace; ""
+// is the root namespace and sends no X-Vault-Namespace header.
+func (c *Client) namespaced(namespace string) (*api.Client, error) {
+	if namespace == "" {
+		return c.api, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if client, ok := c.byNamespace[namespace]; ok {
+		return client, nil
+	}
+	client, err := c.api.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("create client for namespace %s: %w", namespace, err)
+	}
+	client.SetNamespace(namespace)
+	c.byNamespace[namespace] = client
+	return client, nil
 }
 
 // Address returns the server address requests go to.
@@ -117,13 +145,12 @@ type response struct {
 // do sends one request and decodes the response. op names the request in
 // errors. Numbers are kept as json.Number, so they print as written.
 func (c *Client) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string) (*response, error) {
-	r := c.api.NewRequest(method, "/v1/"+path)
-	r.ClientToken = token
-	if namespace != "" {
-		r.Headers.Set(api.NamespaceHeaderName, namespace)
-	} else {
-		r.Headers.Del(api.NamespaceHeaderName)
+	client, err := c.namespaced(namespace)
+	if err != nil {
+		return nil, err
 	}
+	r := client.NewRequest(method, "/v1/"+path)
+	r.ClientToken = token
 	for k, v := range params {
 		r.Params.Set(k, v)
 	}
@@ -132,7 +159,7 @@ func (c *Client) do(ctx context.Context, op, method, path, token, namespace stri
 			return nil, fmt.Errorf("%s: encode request: %w", op, err)
 		}
 	}
-	resp, err := c.api.RawRequestWithContext(ctx, r)
+	resp, err := client.RawRequestWithContext(ctx, r)
 	if resp != nil {
 		defer resp.Body.Close()
 	}
