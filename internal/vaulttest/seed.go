@@ -223,3 +223,15 @@ func stringField(secret *api.Secret, name string) (string, bool) {
 	value, ok := secret.Data[name].(string)
 	return value, ok && value != ""
 }
+
+// CreateTokenWithID creates a root-policy token whose value is id, so that
+// two dev servers accept the same token, as the nodes of a cluster do.
+func (s *Server) CreateTokenWithID(t testing.TB, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	_, err := s.Client(t).Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{ID: id, TTL: "1h"})
+	if err != nil {
+		t.Fatalf("vaulttest: creating a token with a given id: %v", err)
+	}
+}

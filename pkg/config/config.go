@@ -75,6 +75,8 @@ type Auth struct {
 	RoleIDFile   string
 	SecretID     string
 	SecretIDFile string
+
+	Pos Position // position of the set's key, or of secretStore for the default set
 }
 
 // String describes the credential set without any credential in it, so a

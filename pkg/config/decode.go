@@ -14,8 +14,22 @@ import (
 // and records every problem with its position.
 type decoder struct {
 	file     string
+	lines    []string // the file's text, for columns inside block scalars
 	lookup   LookupFunc
 	problems Problems
+	// misspelt contains the paths that an unknown key was probably meant
+	// for, such as secrets[0].key for a Key written in the wrong case.
+	misspelt map[string]bool
+}
+
+// indentColumn returns the 1-based column of the first character of the
+// 1-based line that is not a space, or 1 when the line is unknown.
+func (d *decoder) indentColumn(line int) int {
+	if line < 1 || line > len(d.lines) {
+		return 1
+	}
+	text := d.lines[line-1]
+	return len(text) - len(strings.TrimLeft(text, " \t")) + 1
 }
 
 func (d *decoder) add(sev Severity, n *yaml.Node, path, format string, args ...any) {
@@ -24,6 +38,36 @@ func (d *decoder) add(sev Severity, n *yaml.Node, path, format string, args ...a
 		p.Line, p.Column = n.Line, n.Column
 	}
 	d.problems = append(d.problems, p)
+}
+
+// reported reports whether an error already explains why a value at one of
+// paths is missing. That is so when the value failed to decode, with an
+// error at the path or at an item of a list there, or when an unknown key
+// was probably meant for the path or for a mapping that contains it.
+func (d *decoder) reported(paths ...string) bool {
+	for _, path := range paths {
+		for p := path; p != ""; p = parentPath(p) {
+			if d.misspelt[p] {
+				return true
+			}
+		}
+		for _, p := range d.problems {
+			if p.Severity == SeverityError && (p.Path == path || strings.HasPrefix(p.Path, path+"[")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parentPath returns the path of the mapping or list that contains path:
+// secrets[0] for secrets[0].key, secrets for secrets[0], "" for secrets.
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -43,7 +87,7 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key 
 		if isNull(n) {
 			return false
 		}
-		d.errorf(n, path, "expected a mapping of keys, found %s", describe(n))
+		d.errorf(n, path, "expected a mapping of keys, found %s; write its keys indented below it", describe(n))
 		return false
 	}
 	seen := map[string]bool{}
@@ -63,6 +107,10 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key 
 		if !contains(known, key) {
 			if s := suggest(key, known); s != "" {
 				d.errorf(k, keyPath, "unknown key %q; did you mean %q?", key, s)
+				if d.misspelt == nil {
+					d.misspelt = map[string]bool{}
+				}
+				d.misspelt[joinPath(path, s)] = true
 			} else {
 				d.errorf(k, keyPath, "unknown key %q; known keys here: %s", key, strings.Join(known, ", "))
 			}
@@ -77,7 +125,7 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key 
 // environment reference was expanded in it.
 func (d *decoder) scalar(n *yaml.Node, path string) (value string, expanded, ok bool) {
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, path, "expected a single value, found %s", describe(n))
+		d.errorf(n, path, "expected a single value, found %s; write one value on the same line as the key", describe(n))
 		return "", false, false
 	}
 	if isNull(n) {
@@ -151,7 +199,7 @@ func (d *decoder) integer(n *yaml.Node, path string) (opt[int], bool) {
 	}
 	v, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		d.errorf(n, path, "%q is not a whole number", s)
+		d.errorf(n, path, "%q is not a whole number; write digits only, such as 3", s)
 		return opt[int]{}, false
 	}
 	return opt[int]{v: v, set: true, node: n, fromEnv: expanded}, true
@@ -173,7 +221,7 @@ func (d *decoder) duration(n *yaml.Node, path string) (opt[time.Duration], bool)
 		return opt[time.Duration]{}, false
 	}
 	if v < MinRefreshInterval {
-		d.errorf(n, path, "%s is below the minimum of %s", v, MinRefreshInterval)
+		d.errorf(n, path, "%s is below the minimum of %s; write %q or more", v, MinRefreshInterval, MinRefreshInterval.String())
 		return opt[time.Duration]{}, false
 	}
 	return opt[time.Duration]{v: v, set: true, node: n, fromEnv: expanded}, true

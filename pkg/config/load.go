@@ -62,13 +62,13 @@ func Load(path string, opts Options) (*Config, error) {
 // usable only when no problem is an error.
 func Parse(file string, data []byte, opts Options) (*Config, Problems) {
 	opts = opts.withDefaults()
-	d := &decoder{file: file, lookup: opts.Lookup}
+	d := &decoder{file: file, lines: strings.Split(string(data), "\n"), lookup: opts.Lookup}
 	cfg := &Config{File: file}
 
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		d.problems = append(d.problems, yamlProblem(file, err))
+		d.problems = append(d.problems, yamlProblem(file, err, d.lines))
 		return cfg, d.problems
 	}
 	var extra yaml.Node
@@ -101,8 +101,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// yamlProblem turns a YAML syntax error into a problem with its line.
-func yamlProblem(file string, err error) Problem {
+// yamlProblem turns a YAML syntax error into a problem with its line and a
+// hint on what usually causes it. lines is the file's text.
+func yamlProblem(file string, err error, lines []string) Problem {
 	p := Problem{File: file, Severity: SeverityError}
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: ")
@@ -111,8 +112,24 @@ func yamlProblem(file string, err error) Problem {
 		p.Line, p.Column = line, 1
 		msg = strings.TrimSpace(msg[strings.IndexByte(msg, ':')+1:])
 	}
-	p.Message = "invalid YAML: " + msg
+	p.Message = "invalid YAML: " + msg + "; " + yamlHint(msg, p.Line, lines)
 	return p
+}
+
+func yamlHint(msg string, line int, lines []string) string {
+	if line >= 1 && line <= len(lines) {
+		text := lines[line-1]
+		if strings.Contains(text[:len(text)-len(strings.TrimLeft(text, " \t"))], "\t") {
+			return "YAML indents with spaces only; replace the tab on this line"
+		}
+	}
+	switch {
+	case strings.Contains(msg, "mapping values are not allowed"):
+		return "check the indentation, and quote a value that contains \": \""
+	case strings.Contains(msg, "did not find expected"), strings.Contains(msg, "unexpected end"):
+		return "close every [ ] and { } and every quote, and check the indentation"
+	}
+	return "check the indentation and quoting on this line and the one before"
 }
 
 // resolver applies defaults and the environment to the raw values and
@@ -122,6 +139,9 @@ type resolver struct {
 	opts Options
 	raw  rawConfig
 	cfg  *Config
+	// dests maps each destination already claimed to the path of the
+	// file that claimed it, such as secrets[0].files[1].path.
+	dests map[string]string
 }
 
 func (r *resolver) resolve() {
@@ -130,12 +150,19 @@ func (r *resolver) resolve() {
 }
 
 func (r *resolver) env(suffix string) (string, bool) {
+	_, v := r.envVar(suffix)
+	return v, v != ""
+}
+
+// envVar returns the first of VAULT_suffix and BAO_suffix that is set and
+// not empty, with its name.
+func (r *resolver) envVar(suffix string) (name, value string) {
 	for _, prefix := range []string{"VAULT_", "BAO_"} {
 		if v, ok := r.lookup(prefix + suffix); ok && v != "" {
-			return v, true
+			return prefix + suffix, v
 		}
 	}
-	return "", false
+	return "", ""
 }
 
 func (r *resolver) resolveStore() {
@@ -152,7 +179,7 @@ func (r *resolver) resolveStore() {
 			st.Addresses = splitList(v)
 		}
 	}
-	if len(st.Addresses) == 0 {
+	if len(st.Addresses) == 0 && !r.reported("secretStore.address") {
 		n := storeNode
 		if raw.address.node != nil {
 			n = raw.address.node
@@ -201,21 +228,21 @@ func isLoopback(host string) bool {
 func (r *resolver) resolveTLS() {
 	raw := r.raw.store.tls
 	t := &r.cfg.Store.TLS
-	fileSetting := func(o opt[string], envName, key string) string {
+	fileSetting := func(o opt[string], envSuffix, key string, folderOK bool) string {
 		if o.set && o.v != "" {
-			r.checkReadable(o.v, o.node, "secretStore."+key)
+			r.checkReadable(o.v, o.node, "secretStore."+key, "", folderOK)
 			return o.v
 		}
-		v, _ := r.env(envName)
+		name, v := r.envVar(envSuffix)
 		if v != "" {
-			r.checkReadable(v, r.raw.store.node, envName+" (from the environment)")
+			r.checkReadable(v, r.raw.store.node, "secretStore."+key, name, folderOK)
 		}
 		return v
 	}
-	t.CACert = fileSetting(raw.caCert, "CACERT", "tlsCACert")
-	t.CAPath = fileSetting(raw.caPath, "CAPATH", "tlsCAPath")
-	t.ClientCert = fileSetting(raw.clientCert, "CLIENT_CERT", "tlsClientCert")
-	t.ClientKey = fileSetting(raw.clientKey, "CLIENT_KEY", "tlsClientKey")
+	t.CACert = fileSetting(raw.caCert, "CACERT", "tlsCACert", false)
+	t.CAPath = fileSetting(raw.caPath, "CAPATH", "tlsCAPath", true)
+	t.ClientCert = fileSetting(raw.clientCert, "CLIENT_CERT", "tlsClientCert", false)
+	t.ClientKey = fileSetting(raw.clientKey, "CLIENT_KEY", "tlsClientKey", false)
 	t.ServerName = raw.serverName.v
 	if !raw.serverName.set {
 		t.ServerName, _ = r.env("TLS_SERVER_NAME")
@@ -229,19 +256,28 @@ func (r *resolver) resolveTLS() {
 		r.warnf(raw.skipVerify.node, "secretStore.tlsSkipVerify", "TLS certificates are not verified, so anyone on the network path can read the secrets; set tlsCACert instead")
 	}
 	if (t.ClientCert == "") != (t.ClientKey == "") {
-		r.errorf(r.raw.store.node, "secretStore", "a client certificate needs both tlsClientCert and tlsClientKey")
+		r.errorf(r.raw.store.node, "secretStore", "a client certificate needs both tlsClientCert and tlsClientKey; set both, or neither")
 	}
 }
 
-func (r *resolver) checkReadable(path string, n *yaml.Node, key string) {
+// checkReadable reports an error when path cannot be opened, or is a
+// folder where a file is needed. envName names the variable that gave the
+// path, or is "" when the file did.
+func (r *resolver) checkReadable(path string, n *yaml.Node, key, envName string, folderOK bool) {
+	source := ""
+	if envName != "" {
+		source = " (from " + envName + ")"
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		r.errorf(n, key, "cannot read %s: %v", path, unwrapPathError(err))
+		r.errorf(n, key, "cannot read %s%s: %v; check the path and its permissions", path, source, unwrapPathError(err))
 		return
 	}
-	f.Close()
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.IsDir() && !folderOK {
+		r.errorf(n, key, "%s%s is a folder; give the path of the file itself", path, source)
+	}
 }
-
 func unwrapPathError(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
@@ -261,7 +297,7 @@ func splitList(s string) []string {
 }
 
 func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
-	a := Auth{Name: raw.name}
+	a := Auth{Name: raw.name, Pos: pos(raw.node)}
 	n := raw.node
 	a.Method = strings.ToLower(raw.method.v)
 	if a.Method == "" {
@@ -293,7 +329,8 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 				}
 			}
 		}
-		if a.Token == "" && a.TokenFile == "" && (isDefault && r.usesDefaultCredentials() || !isDefault) {
+		needed := isDefault && r.usesDefaultCredentials() || !isDefault
+		if a.Token == "" && a.TokenFile == "" && needed && !r.reported(joinPath(path, "token"), joinPath(path, "tokenFile")) {
 			hint := "set token or tokenFile"
 			if isDefault {
 				hint = "set token or tokenFile, export VAULT_TOKEN, or log in so that ~/.vault-token exists"
@@ -301,13 +338,13 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 			r.errorf(n, path, "no token for credentials %s; %s", displayName(raw.name), hint)
 		}
 		if a.TokenFile != "" {
-			r.checkReadable(a.TokenFile, raw.tokenFile.node, joinPath(path, "tokenFile"))
+			r.checkReadable(a.TokenFile, raw.tokenFile.node, joinPath(path, "tokenFile"), "", false)
 		}
 	case AuthAppRole:
 		if a.Mount == "" {
 			a.Mount = DefaultAppRoleMount
 		}
-		if a.RoleID == "" && a.RoleIDFile == "" {
+		if a.RoleID == "" && a.RoleIDFile == "" && !r.reported(joinPath(path, "roleId"), joinPath(path, "roleIdFile")) {
 			r.errorf(n, path, "authMethod approle needs roleId or roleIdFile")
 		}
 		if a.RoleID != "" && a.RoleIDFile != "" {
@@ -320,10 +357,10 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 			r.warnf(raw.secretID.node, joinPath(path, "secretId"), "a secret id is written in the file; use ${NAME} or secretIdFile")
 		}
 		if a.RoleIDFile != "" {
-			r.checkReadable(a.RoleIDFile, raw.roleIDFile.node, joinPath(path, "roleIdFile"))
+			r.checkReadable(a.RoleIDFile, raw.roleIDFile.node, joinPath(path, "roleIdFile"), "", false)
 		}
 		if a.SecretIDFile != "" {
-			r.checkReadable(a.SecretIDFile, raw.secretIDFile.node, joinPath(path, "secretIdFile"))
+			r.checkReadable(a.SecretIDFile, raw.secretIDFile.node, joinPath(path, "secretIdFile"), "", false)
 		}
 	default:
 		r.errorf(raw.method.node, joinPath(path, "authMethod"), "authMethod %q is not supported; use token or approle", raw.method.v)
@@ -370,28 +407,34 @@ func (r *resolver) resolveSecrets() {
 		r.errorf(n, "secrets", "no secrets; add at least one entry under secrets")
 		return
 	}
+	// Names and destinations are checked for every secret, even one with
+	// other errors, so that one run reports every clash.
 	names := map[string]string{}
-	dests := map[string]string{}
+	r.dests = map[string]string{}
 	for _, rs := range raw.secrets {
 		s, ok := r.resolveSecret(rs)
-		if !ok {
-			continue
-		}
-		if prev, dup := names[s.Name]; dup {
-			r.errorf(rs.name.node, joinPath(rs.path, "name"), "secret name %q is already used by %s; names must be unique", s.Name, prev)
-		} else {
-			names[s.Name] = rs.path
-		}
-		for i, f := range s.Files {
-			fp := fmt.Sprintf("%s.files[%d].path", rs.path, i)
-			if prev, dup := dests[f.Path]; dup {
-				r.errorf(rs.files[i].dest.node, fp, "%s is also written by %s; each file needs its own path", f.Dest, prev)
-				continue
+		if s.Name != "" {
+			if prev, dup := names[s.Name]; dup {
+				r.errorf(rs.name.node, joinPath(rs.path, "name"), "secret name %q is already used by %s; rename one, since names must be unique", s.Name, prev)
+			} else {
+				names[s.Name] = rs.path
 			}
-			dests[f.Path] = fp
 		}
-		r.cfg.Secrets = append(r.cfg.Secrets, s)
+		if ok {
+			r.cfg.Secrets = append(r.cfg.Secrets, s)
+		}
 	}
+}
+
+// claimDest records that the file at path p writes f, and reports an error
+// when an earlier file of any secret writes the same destination.
+func (r *resolver) claimDest(f File, n *yaml.Node, p string) bool {
+	if prev, dup := r.dests[f.Path]; dup {
+		r.errorf(n, p, "%s is also written by %s; give each file its own path", f.Dest, prev)
+		return false
+	}
+	r.dests[f.Path] = p
+	return true
 }
 
 func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
@@ -401,7 +444,7 @@ func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
 	before := len(r.problems.Errors())
 
 	s.Name = strings.TrimSpace(rs.name.v)
-	if s.Name == "" {
+	if s.Name == "" && !r.reported(joinPath(rs.path, "name")) {
 		r.errorf(rs.node, joinPath(rs.path, "name"), "missing name; give each secret a unique name")
 	}
 
@@ -414,7 +457,7 @@ func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
 		s.Path = rs.keyPath.v
 	}
 	s.Path = strings.Trim(s.Path, "/")
-	if s.Path == "" {
+	if s.Path == "" && !r.reported(joinPath(rs.path, "key"), joinPath(rs.path, "path")) {
 		r.errorf(rs.node, joinPath(rs.path, "key"), "missing key; give the secret's path under its mount, such as app/db")
 	}
 
@@ -496,7 +539,9 @@ func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
 		if n == nil {
 			n = rs.node
 		}
-		r.errorf(n, joinPath(rs.path, "files"), "no files; list at least one destination under files")
+		if !r.reported(joinPath(rs.path, "files")) {
+			r.errorf(n, joinPath(rs.path, "files"), "no files; list at least one destination under files")
+		}
 		return nil
 	}
 	byKey := map[string]rawTemplateEntry{}
@@ -518,7 +563,7 @@ func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
 			r.errorf(rf.field.node, joinPath(rf.path, "field"), "set template or field, not both")
 			continue
 		case (rf.template.set || rf.field.set) && hasEntry:
-			r.errorf(entry.node, joinPath(rs.path, "template.data."+base), "file %s has its own template or field, and template.data has a key %q for it too; keep one", f.Dest, base)
+			r.errorf(entry.keyNode, joinPath(rs.path, "template.data."+base), "file %s has its own template or field, and template.data has a key %q for it too; keep one", f.Dest, base)
 			used[base] = true
 			continue
 		case rf.template.set:
@@ -531,11 +576,14 @@ func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
 		case hasEntry:
 			used[base] = true
 			f.Tmpl = r.parseTemplate(rs, joinPath(rs.path, "template.data."+base), entry.node, entry.text)
+		case r.reported(joinPath(rf.path, "template"), joinPath(rf.path, "field"), joinPath(rs.path, "template.data."+base)):
+			continue
 		default:
 			unmatchedFiles = append(unmatchedFiles, base)
 			r.errorf(rf.node, rf.path, "no template for file %s: add template.data.%s, or give the file its own template or field", f.Dest, base)
 			continue
 		}
+		r.checkModeExposure(f, rf)
 		files = append(files, f)
 	}
 	for _, e := range rs.templateData {
@@ -546,7 +594,7 @@ func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
 		if len(unmatchedFiles) > 0 {
 			msg += fmt.Sprintf(" (files without a template: %s)", strings.Join(unmatchedFiles, ", "))
 		}
-		r.errorf(e.node, joinPath(rs.path, "template.data."+e.key), "%s; rename the key to the basename of the file it is for", msg)
+		r.errorf(e.keyNode, joinPath(rs.path, "template.data."+e.key), "%s; rename the key to the basename of the file it is for", msg)
 	}
 	return files
 }
@@ -560,6 +608,9 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 		n = rf.node
 	}
 	if dest == "" {
+		if r.reported(p) {
+			return f, false
+		}
 		r.errorf(n, p, "missing path; give the file's destination, such as /run/secrets/db-password")
 		return f, false
 	}
@@ -579,6 +630,9 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 		r.errorf(n, p, "%s is an existing folder; give a file name inside it", dest)
 		return f, false
 	}
+	if !r.claimDest(f, n, p) {
+		return f, false
+	}
 	f.Mode = rf.mode.or(defaultMode)
 	f.UID = rf.owner.or(-1)
 	f.GID = rf.group.or(-1)
@@ -589,9 +643,67 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 func (r *resolver) parseTemplate(rs rawSecret, path string, n *yaml.Node, text string) *template.Template {
 	name := rs.name.v + ":" + path
 	t, err := template.Parse(name, text)
-	if err != nil {
-		r.errorf(n, path, "invalid template: %v", err)
+	if err == nil {
+		return t
+	}
+	var te *template.Error
+	if !errors.As(err, &te) || te.Line == 0 {
+		r.errorf(n, path, "invalid template: %v; fix the template syntax", err)
 		return nil
 	}
-	return t
+	p := Problem{File: r.file, Path: path, Severity: SeverityError, Line: n.Line, Column: n.Column,
+		Message: fmt.Sprintf("invalid template: line %d of the template: %v; fix the template syntax", te.Line, te.Err)}
+	// A literal block scalar (|) keeps its lines as written, so the
+	// template's line N is the N-th line after the one with the |.
+	if n.Style&yaml.LiteralStyle != 0 && text == n.Value {
+		p.Line, p.Column = n.Line+te.Line, r.indentColumn(n.Line+te.Line)
+	}
+	r.problems = append(r.problems, p)
+	return nil
+}
+
+// sensitiveWords mark a field or file name whose value is a key or a
+// password, compared in lower case.
+var sensitiveWords = []string{"key", "password", "secret", "token", "private", "credential"}
+
+// sensitiveName returns the first of names that contains a sensitive word.
+func sensitiveName(names ...string) (string, bool) {
+	for _, name := range names {
+		lower := strings.ToLower(name)
+		for _, w := range sensitiveWords {
+			if strings.Contains(lower, w) {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// checkModeExposure warns when a file that other users may read holds a
+// key or a password, judged from its field, its template's fields and its
+// basename.
+func (r *resolver) checkModeExposure(f File, rf rawFile) {
+	if f.Mode&0o004 == 0 {
+		return
+	}
+	var fields []string
+	switch {
+	case f.Field != "":
+		fields = []string{f.Field}
+	case f.Tmpl != nil:
+		fields = f.Tmpl.Fields()
+	}
+	var reason string
+	if name, ok := sensitiveName(fields...); ok {
+		reason = fmt.Sprintf("field %q", name)
+	} else if _, ok := sensitiveName(filepath.Base(f.Dest)); ok {
+		reason = "its name"
+	} else {
+		return
+	}
+	n, p := rf.mode.node, joinPath(rf.path, "mode")
+	if n == nil {
+		n, p = r.raw.defaults.mode.node, "defaults.mode"
+	}
+	r.warnf(n, p, "mode %s lets every user read %s, which holds a key or password (judged from %s); use \"0600\", or \"0640\" with a shared group", formatMode(f.Mode), f.Dest, reason)
 }

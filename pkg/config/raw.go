@@ -80,9 +80,10 @@ type rawSecret struct {
 }
 
 type rawTemplateEntry struct {
-	key  string
-	node *yaml.Node // the value node
-	text string
+	key     string
+	keyNode *yaml.Node
+	node    *yaml.Node // the value node
+	text    string
 }
 
 type rawFile struct {
@@ -105,6 +106,7 @@ var (
 	defaultsKeys = []string{"mountPath", "kvVersion", "refreshInterval", "mode"}
 	secretKeys   = []string{"name", "key", "path", "mountPath", "kvVersion", "version", "namespace", "credentials", "refreshInterval", "maxStale", "template", "files", "onChange"}
 	fileKeys     = []string{"path", "mode", "owner", "group", "template", "field", "allowEmpty"}
+	templateKeys = []string{"data"}
 )
 
 func (d *decoder) decodeTop(root *yaml.Node) rawConfig {
@@ -163,7 +165,7 @@ func (d *decoder) decodeStore(n *yaml.Node) rawStore {
 func (d *decoder) decodeCredentials(n *yaml.Node, path string, s *rawStore) {
 	if n.Kind != yaml.MappingNode {
 		if !isNull(n) {
-			d.errorf(n, path, "expected a mapping of credential set names, found %s", describe(n))
+			d.errorf(n, path, "expected a mapping of credential set names, found %s; write each set as NAME: with its keys indented below", describe(n))
 		}
 		return
 	}
@@ -232,7 +234,7 @@ func (d *decoder) decodeDefaults(n *yaml.Node) rawDefaults {
 func (d *decoder) decodeSecrets(n *yaml.Node) []rawSecret {
 	if n.Kind != yaml.SequenceNode {
 		if !isNull(n) {
-			d.errorf(n, "secrets", "expected a list of secrets, found %s", describe(n))
+			d.errorf(n, "secrets", "expected a list of secrets, found %s; start each secret with \"- name:\"", describe(n))
 		}
 		return nil
 	}
@@ -285,11 +287,11 @@ func (d *decoder) decodeSecret(n *yaml.Node, path string) rawSecret {
 }
 
 func (d *decoder) decodeTemplateData(n *yaml.Node, path string, s *rawSecret) {
-	d.fields(n, path, []string{"data"}, func(_ string, _, v *yaml.Node) {
+	d.fields(n, path, templateKeys, func(_ string, _, v *yaml.Node) {
 		p := joinPath(path, "data")
 		if v.Kind != yaml.MappingNode {
 			if !isNull(v) {
-				d.errorf(v, p, "expected a mapping of file basenames to templates, found %s", describe(v))
+				d.errorf(v, p, "expected a mapping of file basenames to templates, found %s; write one BASENAME: TEMPLATE line per file", describe(v))
 			}
 			return
 		}
@@ -306,7 +308,7 @@ func (d *decoder) decodeTemplateData(n *yaml.Node, path string, s *rawSecret) {
 			if !ok {
 				continue
 			}
-			s.templateData = append(s.templateData, rawTemplateEntry{key: k.Value, node: tv, text: text.v})
+			s.templateData = append(s.templateData, rawTemplateEntry{key: k.Value, keyNode: k, node: tv, text: text.v})
 		}
 	})
 }
@@ -314,7 +316,7 @@ func (d *decoder) decodeTemplateData(n *yaml.Node, path string, s *rawSecret) {
 func (d *decoder) decodeFiles(n *yaml.Node, path string) []rawFile {
 	if n.Kind != yaml.SequenceNode {
 		if !isNull(n) {
-			d.errorf(n, path, "expected a list of files, found %s", describe(n))
+			d.errorf(n, path, "expected a list of files, found %s; start each file with \"- path:\"", describe(n))
 		}
 		return nil
 	}

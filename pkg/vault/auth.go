@@ -53,7 +53,7 @@ func (c *Client) Login(ctx context.Context, auth config.Auth, namespace string) 
 			return nil, authError(err, "check the role id, the secret id and authMount")
 		}
 		if resp.Auth == nil || resp.Auth.ClientToken == "" {
-			return nil, &Error{Kind: KindAuth, Op: op, Address: c.address, Err: errors.New("the login response contains no token")}
+			return nil, &Error{Kind: KindAuth, Op: op, Address: c.Address(), Err: errors.New("the login response contains no token")}
 		}
 		s.token = resp.Auth.ClientToken
 		s.loggedIn = true

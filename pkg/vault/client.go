@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/charmbracelet/log"
 	"github.com/hashicorp/vault/api"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
@@ -21,61 +25,98 @@ const requestTimeout = 30 * time.Second
 
 // Options tune a Client.
 type Options struct {
-	// MaxConns is the number of connections kept open to the server; it
+	// MaxConns is the number of connections kept open to each server; it
 	// should be at least the number of parallel reads.
 	MaxConns int
+	// Logger receives one line each time requests move to another
+	// server; nil means no log.
+	Logger *log.Logger
 }
 
-// Client is a connection to one server, without a token.
+// Client sends requests to one server of a list, without a token. Requests
+// go to the current server. When it cannot be reached or cannot serve (a
+// 5xx response, such as a sealed node), the request is tried on the next
+// address, which then stays current while it works.
 type Client struct {
-	api     *api.Client // root namespace
-	address string
+	servers []*server
+	current atomic.Int32
+	logger  *log.Logger
 	kv      *mountCache
+}
 
-	// byNamespace holds one api client per namespace. The api client
-	// sets X-Vault-Namespace from its own setting on every request,
-	// replacing a header set on the request, so a namespace needs a client
-	// of its own. They share one HTTP client and its connection pool.
+// server is one address of the list, with one api client per namespace.
+type server struct {
+	address string
+	root    *api.Client // root namespace
+
+	// The api client sets X-Vault-Namespace from its own setting on every
+	// request, replacing a header set on the request, so a namespace
+	// needs a client of its own. They share one HTTP client and its
+	// connection pool.
 	mu          sync.Mutex
 	byNamespace map[string]*api.Client
 }
 
-// NewClient builds a client for the store's first address with its TLS
+// NewClient builds a client for the store's addresses with its TLS
 // settings.
 func NewClient(store config.Store, opts Options) (*Client, error) {
 	if len(store.Addresses) == 0 {
 		return nil, fmt.Errorf("no server address")
 	}
-	// NOTE: only the first address is used; a list is accepted by the
-	// config loader, but failover to the next address is not built yet.
-	address := store.Addresses[0]
 	if opts.MaxConns < 1 {
 		opts.MaxConns = 16
 	}
+	if opts.Logger == nil {
+		opts.Logger = log.New(io.Discard)
+	}
+	httpClient, err := newHTTPClient(store.TLS, opts.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{logger: opts.Logger, kv: newMountCache()}
+	for _, address := range store.Addresses {
+		root, err := api.NewClient(&api.Config{
+			Address:    address,
+			HttpClient: httpClient,
+			Timeout:    requestTimeout,
+			MaxRetries: 0, // retries are the engine's, with its own backoff and deadline
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create client for %s: %w", address, err)
+		}
+		// api.NewClient reads VAULT_TOKEN and VAULT_NAMESPACE itself; the
+		// config loader has already applied them with the right
+		// precedence.
+		root.ClearToken()
+		root.ClearNamespace()
+		c.servers = append(c.servers, &server{address: address, root: root, byNamespace: map[string]*api.Client{}})
+	}
+	return c, nil
+}
+
+// newHTTPClient builds the HTTP client that every server and namespace
+// shares, with the store's TLS settings.
+func newHTTPClient(t config.TLS, maxConns int) (*http.Client, error) {
 	transport := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   10 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		MaxIdleConns:        opts.MaxConns,
-		MaxIdleConnsPerHost: opts.MaxConns,
+		MaxIdleConns:        maxConns * 2,
+		MaxIdleConnsPerHost: maxConns,
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 	cfg := &api.Config{
-		Address: address,
 		HttpClient: &http.Client{
 			Transport: transport,
 			// The api client handles redirects from standby nodes itself.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		Timeout:    requestTimeout,
-		MaxRetries: 0, // retries are the engine's, with its own backoff and deadline
 	}
-	t := store.TLS
 	err := cfg.ConfigureTLS(&api.TLSConfig{
 		CACert:        t.CACert,
 		CAPath:        t.CAPath,
@@ -85,47 +126,52 @@ func NewClient(store config.Store, opts Options) (*Client, error) {
 		Insecure:      t.SkipVerify,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("configure TLS for %s: %w", address, err)
+		return nil, fmt.Errorf("configure TLS: %w", err)
 	}
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create client for %s: %w", address, err)
+	return cfg.HttpClient, nil
+}
+
+// Address returns the server address requests go to now.
+func (c *Client) Address() string {
+	return c.servers[c.current.Load()].address
+}
+
+// Close releases idle connections.
+func (c *Client) Close() {
+	if tr, ok := c.servers[0].root.CloneConfig().HttpClient.Transport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
 	}
-	// api.NewClient reads VAULT_TOKEN and VAULT_NAMESPACE itself; the
-	// config loader has already applied them with the right precedence.
-	c.ClearToken()
-	c.ClearNamespace()
-	return &Client{api: c, address: address, kv: newMountCache(), byNamespace: map[string]*api.Client{}}, nil
 }
 
 // namespaced returns the api client that sends requests to namespace; ""
 // is the root namespace and sends no X-Vault-Namespace header.
-func (c *Client) namespaced(namespace string) (*api.Client, error) {
+func (s *server) namespaced(namespace string) (*api.Client, error) {
 	if namespace == "" {
-		return c.api, nil
+		return s.root, nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if client, ok := c.byNamespace[namespace]; ok {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if client, ok := s.byNamespace[namespace]; ok {
 		return client, nil
 	}
-	client, err := c.api.Clone()
+	client, err := s.root.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("create client for namespace %s: %w", namespace, err)
 	}
 	client.SetNamespace(namespace)
-	c.byNamespace[namespace] = client
+	s.byNamespace[namespace] = client
 	return client, nil
 }
 
-// Address returns the server address requests go to.
-func (c *Client) Address() string { return c.address }
-
-// Close releases idle connections.
-func (c *Client) Close() {
-	if tr, ok := c.api.CloneConfig().HttpClient.Transport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
+// shouldFailOver reports whether a request that failed with err may
+// succeed on another server: this one did not respond, or responded that
+// it cannot serve (5xx, such as a sealed or uninitialised node).
+func shouldFailOver(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
 	}
+	return e.Kind == KindUnreachable || (e.Kind == KindUnavailable && e.Status >= 500)
 }
 
 // response is the part of a Vault JSON response that secrets-sync uses.
@@ -142,10 +188,38 @@ type response struct {
 	} `json:"auth"`
 }
 
-// do sends one request and decodes the response. op names the request in
-// errors. Numbers are kept as json.Number, so they print as written.
+// do sends one request and decodes the response, moving to the next
+// server when the current one fails in a way another may not. op names the
+// request in errors. Numbers are kept as json.Number, so they print as
+// written.
 func (c *Client) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string) (*response, error) {
-	client, err := c.namespaced(namespace)
+	first := int(c.current.Load())
+	var lastErr error
+	for i := range c.servers {
+		index := (first + i) % len(c.servers)
+		out, err := c.servers[index].do(ctx, op, method, path, token, namespace, body, params)
+		if err == nil && index != first {
+			c.switchServer(first, index, lastErr)
+		}
+		if err == nil || !shouldFailOver(err) || ctx.Err() != nil {
+			return out, err
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// switchServer makes the server at index current. Of many requests that
+// fail over at once, only the first logs the switch.
+func (c *Client) switchServer(from, to int, cause error) {
+	if c.current.CompareAndSwap(int32(from), int32(to)) {
+		c.logger.Warn("switched server", "from", c.servers[from].address, "to", c.servers[to].address, "err", cause)
+	}
+}
+
+// do sends one request to this server.
+func (s *server) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string) (*response, error) {
+	client, err := s.namespaced(namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +238,7 @@ func (c *Client) do(ctx context.Context, op, method, path, token, namespace stri
 		defer resp.Body.Close()
 	}
 	if err != nil {
-		e := classify(op, c.address, err)
+		e := classify(op, s.address, err)
 		if e.Status == http.StatusTooManyRequests {
 			e.RetryAfter = retryAfter(resp)
 		}
@@ -177,7 +251,7 @@ func (c *Client) do(ctx context.Context, op, method, path, token, namespace stri
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
 	if err := dec.Decode(out); err != nil {
-		return nil, &Error{Kind: KindUnavailable, Op: op, Address: c.address, Status: resp.StatusCode,
+		return nil, &Error{Kind: KindUnavailable, Op: op, Address: s.address, Status: resp.StatusCode,
 			Err: fmt.Errorf("the response is not Vault JSON: %w", err)}
 	}
 	return out, nil

@@ -73,13 +73,13 @@ func (s *Session) Read(ctx context.Context, req Request) (*Secret, error) {
 	if version == config.KVv2 {
 		inner, ok := data["data"].(map[string]any)
 		if !ok {
-			return nil, &Error{Kind: KindNotFound, Op: op, Address: s.client.address,
+			return nil, &Error{Kind: KindNotFound, Op: op, Address: s.client.Address(),
 				Err: errors.New("this version is deleted or destroyed")}
 		}
 		data = inner
 	}
 	if data == nil {
-		return nil, &Error{Kind: KindNotFound, Op: op, Address: s.client.address,
+		return nil, &Error{Kind: KindNotFound, Op: op, Address: s.client.Address(),
 			Err: errors.New("no data at this path")}
 	}
 	return &Secret{Data: data}, nil
@@ -123,7 +123,7 @@ func (s *Session) mountVersion(ctx context.Context, mount, namespace string) (st
 		}
 	}
 	if typ, _ := resp.Data["type"].(string); typ != "" && typ != "kv" && typ != "generic" {
-		return "", &Error{Kind: KindInvalid, Op: op, Address: s.client.address,
+		return "", &Error{Kind: KindInvalid, Op: op, Address: s.client.Address(),
 			Err: fmt.Errorf("mount %s is a %s engine, not KV", mount, typ)}
 	}
 	cache.mu.Lock()
