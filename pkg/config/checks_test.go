@@ -1,0 +1,81 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestModeExposureWarning(t *testing.T) {
+	cases := []struct {
+		name, file string
+		warn       bool
+	}{
+		{"password field", "{path: /run/a, field: password, mode: \"0644\"}", true},
+		{"template field", "{path: /run/a, template: '{{ .Private_Key }}', mode: \"0604\"}", true},
+		{"basename", "{path: /run/api-token, template: '{{ .v }}', mode: \"0444\"}", true},
+		{"group only", "{path: /run/a, field: password, mode: \"0640\"}", false},
+		{"public field", "{path: /run/tls.crt, field: certificate, mode: \"0644\"}", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := "secretStore: {address: 'https://v', token: '${T}'}\nsecrets:\n  - {name: a, key: b, files: [" + c.file + "]}\n"
+			cfg := mustParse(t, text, envOf("T", "x"))
+			found := false
+			for _, w := range cfg.Warnings {
+				found = found || strings.Contains(w.Message, "lets every user read")
+			}
+			if found != c.warn {
+				t.Errorf("warning = %t, want %t; warnings: %v", found, c.warn, cfg.Warnings)
+			}
+		})
+	}
+}
+
+func TestNoSecondProblemForFailedValue(t *testing.T) {
+	text := "secretStore:\n  address: ${ADDR}\n  token: ${TOKEN}\nsecrets:\n  - name: ${NAME}\n    Key: a\n    files: [{path: /run/a, feild: x}]\n"
+	_, problems := parseText(t, text, envOf())
+	for _, p := range problems.Errors() {
+		for _, unwanted := range []string{"no server address", "no token", "missing name", "missing key", "no template for file"} {
+			if strings.Contains(p.Message, unwanted) {
+				t.Errorf("problem repeats an earlier one: %s", p)
+			}
+		}
+	}
+	if n := len(problems.Errors()); n != 5 {
+		t.Errorf("got %d errors, want 5 (three variables, two unknown keys):\n%s", n, problems.Error())
+	}
+}
+
+func TestTemplateErrorLine(t *testing.T) {
+	text := "secretStore: {address: 'https://v', token: x}\nsecrets:\n  - name: a\n    key: b\n    files:\n      - path: /run/a\n        template: |\n          one {{ .a }}\n          two {{ .b }\n"
+	_, problems := parseText(t, text, envOf())
+	assertProblem(t, problems, "secrets[0].files[0].template", "line 2 of the template")
+	for _, p := range problems.Errors() {
+		if p.Path == "secrets[0].files[0].template" && (p.Line != 9 || p.Column != 11) {
+			t.Errorf("position = %d:%d, want 9:11, the line inside the block", p.Line, p.Column)
+		}
+	}
+}
+
+func TestDuplicatePathInSecretWithErrors(t *testing.T) {
+	text := "secretStore: {address: 'https://v', token: x}\nsecrets:\n  - {name: a, key: b, files: [{path: /run/same, field: f}]}\n  - {name: b, refreshInterval: 1, files: [{path: /run/same, field: g}]}\n"
+	_, problems := parseText(t, text, envOf())
+	assertProblem(t, problems, "secrets[1].files[0].path", "also written by secrets[0].files[0].path")
+	assertProblem(t, problems, "secrets[1].key", "missing key")
+}
+
+func TestTLSFileIsFolder(t *testing.T) {
+	text := strings.Replace(minimal, "  token:", "  tlsCACert: /\n  tlsCAPath: /\n  token:", 1)
+	_, problems := parseText(t, text, envOf("VAULT_TOKEN", "x"))
+	assertProblem(t, problems, "secretStore.tlsCACert", "/ is a folder")
+	for _, p := range problems.Errors() {
+		if p.Path == "secretStore.tlsCAPath" {
+			t.Errorf("tlsCAPath may name a folder: %s", p)
+		}
+	}
+}
+
+func TestTLSFileFromEnvironment(t *testing.T) {
+	_, problems := parseText(t, minimal, envOf("VAULT_TOKEN", "x", "VAULT_CACERT", "/nonexistent/ca.pem"))
+	assertProblem(t, problems, "secretStore.tlsCACert", "cannot read /nonexistent/ca.pem (from VAULT_CACERT)")
+}
