@@ -140,6 +140,9 @@ CONFIG_FILE, ./config.yaml, /etc/secrets-sync/config.yaml.
 	root.AddCommand(
 		newSyncCommand(opts),
 		newRenderCommand(opts),
+		newValidateCommand(opts),
+		newSchemaCommand(opts),
+		newInitCommand(opts),
 		newVersionCommand(opts),
 	)
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
