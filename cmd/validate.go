@@ -72,6 +72,9 @@ func runValidate(c *cobra.Command, root *rootOptions, files []string) error {
 	if err != nil {
 		return err
 	}
+	if f := c.Flag("config"); f != nil && f.Changed && len(files) > 0 {
+		return &usageError{fmt.Errorf("give the config files as arguments or with -c, not both")}
+	}
 	if len(files) == 0 {
 		file, err := root.configFile()
 		if err != nil {

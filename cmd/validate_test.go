@@ -456,6 +456,15 @@ func TestValidateArguments(t *testing.T) {
 			t.Errorf("exit code = %d, want 0\n%s", res.code, res.stdout)
 		}
 	})
+	t.Run("arguments and -c", func(t *testing.T) {
+		res := execute(t, "", "validate", "-c", "a.yaml", "b.yaml")
+		if res.code != ExitUsage {
+			t.Errorf("exit code = %d, want 2", res.code)
+		}
+		if !strings.Contains(res.stderr, "not both") {
+			t.Errorf("stderr:\n%s", res.stderr)
+		}
+	})
 	t.Run("invalid format", func(t *testing.T) {
 		res := execute(t, "", "validate", "a.yaml", "--format", "xml")
 		if res.code != ExitUsage {
