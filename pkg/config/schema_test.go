@@ -76,12 +76,12 @@ func TestSchemaKeysMatchLoader(t *testing.T) {
 		sort.Strings(want)
 		for _, k := range want {
 			if !slices.Contains(got, k) {
-				t.Errorf("schema at %q lacks the loader's key %q", pointer, k)
+				t.Errorf("schema at %q lacks the loader's key %q; add it to pkg/config/schema.json and to the Every key block of docs/configuration.md", pointer, k)
 			}
 		}
 		for _, k := range got {
 			if !slices.Contains(want, k) {
-				t.Errorf("schema at %q has key %q, which the loader rejects", pointer, k)
+				t.Errorf("schema at %q has key %q, which the loader rejects; remove it from pkg/config/schema.json, or add it to the loader's key list", pointer, k)
 			}
 		}
 	}
