@@ -16,8 +16,11 @@ import (
 
 // passOptions are the flags of commands that run one pass.
 type passOptions struct {
+	rendering   bool // the sink shows files rather than writing their destinations
 	timeout     time.Duration
 	concurrency int
+	// observer receives each read and each secret's outcome; nil means none.
+	observer engine.Observer
 }
 
 func (o *rootOptions) addPassFlags(c *cobra.Command) {
@@ -41,7 +44,7 @@ func (o *rootOptions) passOptions() (passOptions, error) {
 // returns.
 func runPass(ctx context.Context, cfg *config.Config, secrets []config.Secret, out sink.Sink, opts passOptions, logger *log.Logger) (*engine.Report, error) {
 	start := time.Now()
-	client, err := vault.NewClient(cfg.Store, vault.Options{MaxConns: opts.concurrency})
+	client, err := vault.NewClient(cfg.Store, vault.Options{MaxConns: opts.concurrency, Logger: logger})
 	if err != nil {
 		return nil, &usageError{err}
 	}
@@ -50,7 +53,7 @@ func runPass(ctx context.Context, cfg *config.Config, secrets []config.Secret, o
 	ctx, cancel := context.WithTimeoutCause(ctx, opts.timeout, fmt.Errorf("--timeout %s reached", opts.timeout))
 	defer cancel()
 
-	pass := engine.NewPass(out, engine.Options{Concurrency: opts.concurrency, Logger: logger})
+	pass := engine.NewPass(out, engine.Options{Concurrency: opts.concurrency, Logger: logger, Observer: opts.observer, Rendering: opts.rendering})
 	sessions := pass.Login(ctx, client, cfg.Store, secrets)
 	report := pass.Run(ctx, sessions, secrets)
 	report.Duration = time.Since(start)

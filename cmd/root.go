@@ -13,11 +13,13 @@ import (
 
 	"github.com/charmbracelet/log"
 	"github.com/mattn/go-isatty"
+	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
+	"github.com/secrets-sync/secrets-sync/pkg/engine"
 )
 
 // Streams are the command's standard input, output and error output.
@@ -34,9 +36,15 @@ var configSearchPath = []string{"config.yaml", "/etc/secrets-sync/config.yaml"}
 
 // rootOptions are the settings shared by every command.
 type rootOptions struct {
-	streams  Streams
-	viper    *viper.Viper
-	explicit map[string]bool // settings given by a flag or variable
+	streams Streams
+	// rawOut is standard output without redaction, for rendered secrets.
+	rawOut io.Writer
+	// stderr is the process's standard error, to tell whether it is a
+	// terminal; streams.Err wraps it.
+	stderr      io.Writer
+	credentials *credentialSet
+	viper       *viper.Viper
+	explicit    map[string]bool // settings given by a flag or variable
 }
 
 func (o *rootOptions) configFile() (string, error) {
@@ -62,6 +70,7 @@ func (o *rootOptions) loadConfig(logger *log.Logger) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.credentials.addConfig(cfg)
 	for _, w := range cfg.Warnings {
 		location := w.File
 		if w.Line > 0 {
@@ -88,7 +97,7 @@ func (o *rootOptions) logger(defaultLevel log.Level) (*log.Logger, error) {
 	switch format {
 	case "":
 		formatter = log.JSONFormatter
-		if f, ok := o.streams.Err.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if f, ok := o.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 			formatter = log.TextFormatter
 		}
 	case "text":
@@ -100,17 +109,42 @@ func (o *rootOptions) logger(defaultLevel log.Level) (*log.Logger, error) {
 	default:
 		return nil, &usageError{fmt.Errorf("invalid --log-format %q; use text, json or logfmt", format)}
 	}
-	return log.NewWithOptions(o.streams.Err, log.Options{
+	logger := log.NewWithOptions(o.streams.Err, log.Options{
 		Level:           level,
 		Formatter:       formatter,
 		ReportTimestamp: true,
 		TimeFormat:      time.RFC3339,
-	}), nil
+	})
+	if f, ok := o.stderr.(*os.File); ok && formatter == log.TextFormatter && isatty.IsTerminal(f.Fd()) {
+		// The redacting writer hides the terminal, so colours are set
+		// here rather than detected.
+		logger.SetColorProfile(termenv.ANSI256)
+	}
+	return logger, nil
 }
 
 // NewRootCommand builds the secrets-sync command tree.
 func NewRootCommand(streams Streams) *cobra.Command {
-	opts := &rootOptions{streams: streams, viper: viper.New()}
+	root, _ := newRoot(streams)
+	return root
+}
+
+// newRoot builds the command tree and the options its commands share.
+func newRoot(streams Streams) (*cobra.Command, *rootOptions) {
+	credentials := &credentialSet{}
+	credentials.addEnvironment(os.Environ())
+	opts := &rootOptions{
+		streams: Streams{
+			In:  streams.In,
+			Out: &redactor{w: streams.Out, values: credentials},
+			Err: &redactor{w: streams.Err, values: credentials},
+		},
+		rawOut:      streams.Out,
+		stderr:      streams.Err,
+		credentials: credentials,
+		viper:       viper.New(),
+	}
+	streams = opts.streams
 	root := &cobra.Command{
 		Use:   "secrets-sync",
 		Short: "Write secrets from HashiCorp Vault or OpenBao to files",
@@ -126,6 +160,7 @@ CONFIG_FILE, ./config.yaml, /etc/secrets-sync/config.yaml.
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
+	addVersionFlag(root)
 
 	flags := root.PersistentFlags()
 	flags.StringP("config", "c", "", "config file (also SECRETS_SYNC_CONFIG or CONFIG_FILE)")
@@ -136,13 +171,17 @@ CONFIG_FILE, ./config.yaml, /etc/secrets-sync/config.yaml.
 	_ = v.BindEnv("config", "SECRETS_SYNC_CONFIG", "CONFIG_FILE")
 	_ = v.BindEnv("log-level", "SECRETS_SYNC_LOG_LEVEL", "LOG_LEVEL")
 	_ = v.BindEnv("log-format", "SECRETS_SYNC_LOG_FORMAT")
+	_ = v.BindEnv("status-file", "SECRETS_SYNC_STATUS_FILE", "STATUS_FILE")
+	bindHealthEnv(v)
 
 	root.AddCommand(
 		newSyncCommand(opts),
+		newWatchCommand(opts),
 		newRenderCommand(opts),
 		newValidateCommand(opts),
 		newSchemaCommand(opts),
 		newInitCommand(opts),
+		newIsReadyCommand(opts),
 		newVersionCommand(opts),
 	)
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
@@ -151,7 +190,7 @@ CONFIG_FILE, ./config.yaml, /etc/secrets-sync/config.yaml.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{fmt.Errorf("%w; see %s --help", err, c.CommandPath())}
 	})
-	return root
+	return root, opts
 }
 
 // bindFlags binds the running command's own flags to viper, each with its
@@ -172,7 +211,8 @@ func (o *rootOptions) bindFlags(c *cobra.Command) error {
 
 // Execute runs the command line args and returns the process exit code.
 func Execute(ctx context.Context, args []string, streams Streams) int {
-	root := NewRootCommand(streams)
+	root, opts := newRoot(streams)
+	streams = opts.streams
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -182,14 +222,38 @@ func Execute(ctx context.Context, args []string, streams Streams) int {
 	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 		code = ExitUsage
 	}
+	message := err.Error()
 	var reported *reportedError
-	if !errors.As(err, &reported) {
-		fmt.Fprintf(streams.Err, "Error: %v\n", err)
+	if errors.As(err, &reported) {
+		// Each failure was printed or logged with its secret already.
+		message = ""
+		var pass *engine.PassError
+		if errors.As(err, &pass) && code != ExitUsage {
+			message = fmt.Sprintf("%d of the secrets failed (exit code %d); the lines above name each one", len(pass.Errors), code)
+		}
 	}
-	if h := hint(code); h != "" {
+	h := hint(code)
+	if opts.jsonLogs() {
+		logger, logErr := opts.logger(log.InfoLevel)
+		if logErr == nil {
+			logger.Error("command failed", "err", message, "exit_code", code, "hint", h)
+			return code
+		}
+	}
+	if message != "" {
+		fmt.Fprintf(streams.Err, "Error: %s\n", message)
+	}
+	if h != "" {
 		fmt.Fprintf(streams.Err, "Hint: %s\n", h)
 	}
 	return code
+}
+
+// jsonLogs reports whether --log-format json was given, so that the final
+// error goes out as a JSON log line too. Without the flag the error stays
+// plain text, which reads better in a CI log than escaped JSON.
+func (o *rootOptions) jsonLogs() bool {
+	return strings.ToLower(o.viper.GetString("log-format")) == "json"
 }
 
 // reportedError is a failure whose details were already logged, one line

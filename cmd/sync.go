@@ -1,13 +1,11 @@
 package cmd
 
 import (
-	"errors"
-	"path/filepath"
-
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
 
 	"github.com/secrets-sync/secrets-sync/pkg/sink"
+	"github.com/secrets-sync/secrets-sync/pkg/status"
 )
 
 func newSyncCommand(root *rootOptions) *cobra.Command {
@@ -20,7 +18,12 @@ not written. Transient failures (connection refused, timeouts, 5xx, 429, 412)
 are retried with backoff until --timeout; a missing or forbidden secret is not.
 Every secret that can be written is written, even when another fails.
 
-With --once it stops after one pass, for init containers and scripts.
+With --once it stops after one pass, for init containers and scripts. Without
+it, sync runs as "secrets-sync watch" does and keeps the files fresh until
+stopped; see secrets-sync watch --help.
+
+The onChange of a secret whose files changed runs in both modes, after the
+pass. A failed hook is logged and does not change the exit code.
 ` + exitCodesHelp,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -29,18 +32,24 @@ With --once it stops after one pass, for init containers and scripts.
 	}
 	c.Flags().Bool("once", false, "stop after one pass")
 	root.addPassFlags(c)
+	root.addStatusFileFlag(c)
+	root.addWatchFlags(c)
 	return c
 }
 
 func runSync(c *cobra.Command, root *rootOptions) error {
 	if !root.viper.GetBool("once") {
-		// NOTE: continuous sync (the watch loop) is not built yet.
-		return &usageError{errors.New("sync without --once keeps files fresh, which this build does not support yet; run sync --once")}
+		return runWatch(c, root)
 	}
 	logger, err := root.logger(log.InfoLevel)
 	if err != nil {
 		return err
 	}
+	// The status file is written before anything else can fail, so that a
+	// file left by an earlier run never speaks for this one.
+	tracker := status.NewTracker(status.CommandSyncOnce)
+	statusOut := newStatusWriter(root.statusFile(), logger)
+	statusOut.write(tracker.Snapshot())
 	opts, err := root.passOptions()
 	if err != nil {
 		return err
@@ -49,28 +58,17 @@ func runSync(c *cobra.Command, root *rootOptions) error {
 	if err != nil {
 		return err
 	}
-	var dirs []string
-	seen := map[string]bool{}
-	for _, s := range cfg.Secrets {
-		for _, f := range s.Files {
-			if dir := filepath.Dir(f.Path); !seen[dir] {
-				seen[dir] = true
-				dirs = append(dirs, dir)
-			}
-		}
-	}
-	removed, err := sink.RemoveStaleTemp(dirs)
-	for _, path := range removed {
-		logger.Info("removed temp file left by an earlier run", "file", path)
-	}
-	if err != nil {
-		logger.Warn("could not remove temp files left by an earlier run", "err", err)
-	}
+	tracker.SetSecrets(cfg.Secrets)
+	opts.observer = tracker
+	removeStaleTempFiles(cfg, logger)
 
 	report, err := runPass(c.Context(), cfg, cfg.Secrets, sink.NewDisk(), opts, logger)
 	if err != nil {
 		return err
 	}
+	runChangeHooks(c.Context(), cfg.Secrets, report, logger)
+	tracker.MarkFinished()
+	statusOut.write(tracker.Snapshot())
 	synced, failed, changed, unchanged := report.Counts()
 	logger.Info("sync finished",
 		"secrets", len(report.Secrets), "synced", synced, "failed", failed,

@@ -200,6 +200,24 @@ func (s *Server) EnableAppRole(t testing.TB, role string, policies []string) (ro
 	return roleID, secretID
 }
 
+// EnableAppRoleTTL is EnableAppRole for a role whose tokens live for ttl
+// and can be renewed up to maxTTL after login (Vault durations such as
+// "2s"), so that a test can see a token reach its max TTL.
+func (s *Server) EnableAppRoleTTL(t testing.TB, role string, policies []string, ttl, maxTTL string) (roleID, secretID string) {
+	t.Helper()
+	roleID, secretID = s.EnableAppRole(t, role, policies)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	// A write to an existing role changes only the fields it sends.
+	if _, err := s.Client(t).Logical().WriteWithContext(ctx, "auth/"+approleMount+"/role/"+role, map[string]any{
+		"token_ttl":     ttl,
+		"token_max_ttl": maxTTL,
+	}); err != nil {
+		t.Fatalf("vaulttest: setting token_ttl %q and token_max_ttl %q on AppRole role %q: %v", ttl, maxTTL, role, err)
+	}
+	return roleID, secretID
+}
+
 // mountAppRole checks the auth mounts on every call instead of remembering
 // an earlier mount, because Restart loses all mounts.
 func (s *Server) mountAppRole(ctx context.Context, client *api.Client) error {

@@ -35,6 +35,16 @@ type Options struct {
 	RetryDelay, RetryMaxDelay time.Duration
 	// Observer receives each read and each secret's outcome; nil means none.
 	Observer Observer
+	// Attempts is how many times a read with a transient failure is sent;
+	// 0 means until the context ends. Watch sends each read once and
+	// schedules the retry itself.
+	Attempts uint
+	// QuietFailures logs failed secrets at debug level only, for a caller
+	// that logs them itself and rate-limits repeats.
+	QuietFailures bool
+	// Rendering marks a pass whose sink shows files instead of writing
+	// them to their destinations, so logs say "file rendered".
+	Rendering bool
 }
 
 // Pass reads, renders and writes a set of secrets once.
@@ -125,10 +135,7 @@ func groupReads(secrets []config.Secret) []*readGroup {
 	var groups []*readGroup
 	for i, s := range secrets {
 		req := vault.Request{Mount: s.Mount, Path: s.Path, KVVersion: s.KVVersion, Version: s.Version, Namespace: s.Namespace}
-		// The KV v2 path normalisation is applied to the key, so that
-		// "app" and "data/app" share a read.
-		normalised := vault.KVPath(req.Mount, req.Path, req.KVVersion)
-		key := s.Credentials + "\x00" + s.Namespace + "\x00" + normalised + "\x00" + s.KVVersion + "\x00" + strconv.Itoa(s.Version)
+		key := readKey(s)
 		g, ok := byKey[key]
 		if !ok {
 			g = &readGroup{credentials: s.Credentials, req: req}
@@ -138,6 +145,14 @@ func groupReads(secrets []config.Secret) []*readGroup {
 		g.secrets = append(g.secrets, i)
 	}
 	return groups
+}
+
+// readKey identifies the read of a secret: secrets with equal keys share
+// one read. The KV v2 path normalisation is applied to the key, so that
+// "app" and "data/app" share a read.
+func readKey(s config.Secret) string {
+	normalised := vault.KVPath(s.Mount, s.Path, s.KVVersion)
+	return s.Credentials + "\x00" + s.Namespace + "\x00" + normalised + "\x00" + s.KVVersion + "\x00" + strconv.Itoa(s.Version)
 }
 
 // Run reads, renders and writes every secret once, reading with the
@@ -183,6 +198,9 @@ func (p *Pass) Run(ctx context.Context, sessions *Sessions, secrets []config.Sec
 // secrets. It reports whether a read was sent.
 func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, secrets []config.Secret, report *Report) bool {
 	fail := func(err error, level log.Level) {
+		if p.opts.QuietFailures {
+			level = log.DebugLevel
+		}
 		for _, i := range g.secrets {
 			report.Secrets[i].Err = &SecretError{Secret: secrets[i].Name, Err: err}
 			p.opts.Logger.Log(level, "secret failed", "secret", secrets[i].Name, "path", secrets[i].Path, "err", err)
@@ -217,12 +235,20 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 		p.opts.Observer.SecretDone(s.Name, results, err)
 		if err != nil {
 			report.Secrets[i].Err = &SecretError{Secret: s.Name, Err: err}
-			p.opts.Logger.Error("secret failed", "secret", s.Name, "path", s.Path, "err", err)
+			level := log.ErrorLevel
+			if p.opts.QuietFailures {
+				level = log.DebugLevel
+			}
+			p.opts.Logger.Log(level, "secret failed", "secret", s.Name, "path", s.Path, "err", err)
 			continue
 		}
 		for _, r := range results {
 			if r.Changed {
-				p.opts.Logger.Info("file written", "secret", s.Name, "file", r.Path)
+				if p.opts.Rendering {
+					p.opts.Logger.Info("file rendered", "secret", s.Name, "file", r.Path)
+				} else {
+					p.opts.Logger.Info("file written", "secret", s.Name, "file", r.Path)
+				}
 			} else {
 				p.opts.Logger.Debug("file unchanged", "secret", s.Name, "file", r.Path)
 			}
@@ -233,6 +259,11 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 
 // read reads one secret, retrying transient failures.
 func (p *Pass) read(ctx context.Context, reader Reader, req vault.Request) (*vault.Secret, error) {
+	if p.opts.Attempts == 1 {
+		// retry-go reports even the last attempt to OnRetry, which
+		// would log a retry that never comes.
+		return reader.Read(ctx, req)
+	}
 	return retryTransient(ctx, p.opts, func(n uint, err error) {
 		p.opts.Logger.Log(retryLevel(n), "read failed, retrying", "mount", req.Mount, "path", req.Path, "attempt", n+1, "err", err)
 	}, func() (*vault.Secret, error) {
@@ -256,7 +287,7 @@ func retryTransient[T any](ctx context.Context, opts Options, onRetry func(uint,
 			return v, err
 		},
 		retry.Context(ctx),
-		retry.Attempts(0),
+		retry.Attempts(opts.Attempts),
 		retry.RetryIf(vault.IsTransient),
 		retry.LastErrorOnly(true),
 		retry.Delay(opts.RetryDelay),

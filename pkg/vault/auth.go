@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 )
@@ -17,6 +19,9 @@ type Session struct {
 	token     string
 	namespace string // namespace of the login and of token calls
 	loggedIn  bool   // the token came from a login, so this process owns it
+
+	infoMu sync.Mutex
+	info   TokenInfo
 }
 
 // Login obtains a token for the credential set: it checks a given token
@@ -31,9 +36,11 @@ func (c *Client) Login(ctx context.Context, auth config.Auth, namespace string) 
 			return nil, err
 		}
 		s.token = token
-		if _, err := c.do(ctx, "look up token", "GET", "auth/token/lookup-self", token, namespace, nil, nil); err != nil {
+		resp, err := c.do(ctx, "look up token", "GET", "auth/token/lookup-self", token, namespace, nil, nil)
+		if err != nil {
 			return nil, authError(err, "the token is invalid or expired; check VAULT_TOKEN, token or tokenFile")
 		}
+		s.info = lookupInfo(resp.Data, time.Now())
 	case config.AuthAppRole:
 		roleID, err := readCredential(auth.RoleID, auth.RoleIDFile, "role id")
 		if err != nil {
@@ -57,6 +64,7 @@ func (c *Client) Login(ctx context.Context, auth config.Auth, namespace string) 
 		}
 		s.token = resp.Auth.ClientToken
 		s.loggedIn = true
+		s.info = loginInfo(resp.Auth.LeaseDuration, resp.Auth.Renewable, time.Now())
 	default:
 		return nil, fmt.Errorf("auth method %q is not supported", auth.Method)
 	}
@@ -64,11 +72,17 @@ func (c *Client) Login(ctx context.Context, auth config.Auth, namespace string) 
 }
 
 // authError marks a rejected login as KindAuth; failures to reach the
-// server keep their kind, so they can be retried.
+// server keep their kind, so they can be retried. A 404 means the address
+// serves no Vault API at all, which no credential can fix.
 func authError(err error, hint string) error {
 	var e *Error
 	if !errors.As(err, &e) || e.Transient() || e.Kind == KindTLS {
 		return err
+	}
+	if e.Kind == KindNotFound {
+		e.Kind = KindAuth
+		e.Err = fmt.Errorf("the server at %s has no such endpoint; check that the address is a Vault or OpenBao server, with no path after the port", e.Address)
+		return e
 	}
 	e.Kind = KindAuth
 	if e.Err != nil {

@@ -1,0 +1,101 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// fileName is the base name of the default status file.
+const fileName = "secrets-sync.status.json"
+
+// fileMode lets a healthcheck that runs as another user read the file. The
+// file contains no secret value and no token, only names, states, times
+// and error messages, so it need not be private.
+const fileMode fs.FileMode = 0o644
+
+// DefaultPath returns the status file's path when none is given:
+// secrets-sync.status.json in os.TempDir(), which is $TMPDIR or /tmp.
+func DefaultPath() string {
+	return filepath.Join(os.TempDir(), fileName)
+}
+
+// WriteFile writes s to path atomically: to a temporary file in the same
+// folder, synced, given mode 0644, then renamed over path, and the folder
+// synced. A reader sees the old file or the new one, never a part.
+func WriteFile(path string, s Status) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write status file %s: encode: %w", path, err)
+	}
+	data = append(data, '\n')
+
+	dir := filepath.Dir(path)
+	temp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write status file %s: %w", path, err)
+	}
+	tempPath := temp.Name()
+	renamed := false
+	defer func() {
+		if !renamed {
+			temp.Close()
+			os.Remove(tempPath)
+		}
+	}()
+
+	// CreateTemp makes the file 0600, so Chmod sets the mode whatever the
+	// umask is.
+	if err := temp.Chmod(fileMode); err != nil {
+		return fmt.Errorf("write status file %s: %w", path, err)
+	}
+	if _, err := temp.Write(data); err != nil {
+		return fmt.Errorf("write status file %s: %w", path, err)
+	}
+	if err := temp.Sync(); err != nil {
+		return fmt.Errorf("write status file %s: %w", path, err)
+	}
+	if err := temp.Close(); err != nil {
+		return fmt.Errorf("write status file %s: %w", path, err)
+	}
+	if err := os.Rename(tempPath, path); err != nil {
+		return fmt.Errorf("write status file %s: %w", path, err)
+	}
+	renamed = true
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir durable. A failure is ignored, because the
+// new file is already in place for readers and some file systems do not
+// support syncing a folder.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
+
+// ReadFile reads the status file at path. A missing file is an error that
+// wraps fs.ErrNotExist.
+func ReadFile(path string) (Status, error) {
+	var s Status
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("read status file: %w", err)
+	}
+	if len(data) == 0 {
+		return s, fmt.Errorf("read status file %s: the file is empty", path)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("read status file %s: invalid JSON: %w", path, err)
+	}
+	if s.Command == "" {
+		return s, fmt.Errorf("read status file %s: no command field, so it was not written by secrets-sync", path)
+	}
+	return s, nil
+}
