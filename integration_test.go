@@ -56,7 +56,7 @@ func run(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"HOME=" + dir, "PATH=/usr/bin:/bin"}, env...)
+	cmd.Env = append([]string{"HOME=" + dir, "TMPDIR=" + dir, "PATH=/usr/bin:/bin"}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -646,4 +646,40 @@ secrets:
 			t.Errorf("output contains %q:\n%s", secret, res.stderr)
 		}
 	}
+}
+
+func TestCredentialInWrongPlaceHidden(t *testing.T) {
+	s := vaulttest.Shared(t)
+	token := "s.misplaced-credential-1234"
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+secretStore:
+  address: ${VAULT_ADDR}
+  tokenFile: ${VAULT_TOKEN}
+secrets:
+  - {name: app, key: "${VAULT_TOKEN}", files: [{path: out/v, field: v}]}
+`)
+	for _, args := range [][]string{{"sync", "--once"}, {"validate"}, {"render"}} {
+		res := run(t, dir, []string{"VAULT_ADDR=" + s.Addr, "VAULT_TOKEN=" + token}, append(args, "-c", cfg)...)
+		expectCode(t, res, 2)
+		if strings.Contains(res.stderr+res.stdout, token) {
+			t.Errorf("%v output shows the token:\n%s%s", args, res.stdout, res.stderr)
+		}
+		if !strings.Contains(res.stderr+res.stdout, "<redacted>") {
+			t.Errorf("%v output lacks the redaction mark:\n%s%s", args, res.stdout, res.stderr)
+		}
+	}
+}
+
+func TestTokenWithLineEnding(t *testing.T) {
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "crlf/app", map[string]any{"v": "ok"})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+secretStore: {address: "${VAULT_ADDR}"}
+secrets:
+  - {name: app, key: crlf/app, files: [{path: out/v, field: v}]}
+`)
+	res := run(t, dir, []string{"VAULT_ADDR=" + s.Addr, "VAULT_TOKEN=" + s.RootToken + "\r\n"}, "sync", "--once", "-c", cfg, "--timeout", "5s")
+	expectCode(t, res, 0)
 }

@@ -57,6 +57,7 @@ func runRender(c *cobra.Command, root *rootOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.rendering = true
 	cfg, err := root.loadConfig(logger)
 	if err != nil {
 		return err
@@ -66,6 +67,9 @@ func runRender(c *cobra.Command, root *rootOptions) error {
 		return err
 	}
 	if file := root.viper.GetString("template"); file != "" {
+		if root.viper.GetString("output-dir") != "" || root.viper.GetString("file") != "" {
+			return &usageError{fmt.Errorf("--template prints to standard output and cannot be combined with --output-dir or --file")}
+		}
 		if secrets, err = adHocTemplate(secrets, file, root.viper.GetStringSlice("secret")); err != nil {
 			return err
 		}
@@ -78,7 +82,7 @@ func runRender(c *cobra.Command, root *rootOptions) error {
 		for _, s := range secrets {
 			files += len(s.Files)
 		}
-		out = sink.NewStream(root.streams.Out, files != 1)
+		out = sink.NewStream(root.rawOut, files != 1)
 	}
 	report, err := runPass(c.Context(), cfg, secrets, out, opts, logger)
 	if err != nil {
@@ -133,8 +137,7 @@ func secretNames(cfg *config.Config) string {
 }
 
 // adHocTemplate replaces the files of the one selected secret with a single
-// file rendered from the template at path. It goes to standard output or,
-// with --output-dir, under the folder by its own name.
+// file rendered from the template at path, for standard output.
 func adHocTemplate(secrets []config.Secret, path string, names []string) ([]config.Secret, error) {
 	if len(names) != 1 || len(secrets) != 1 {
 		return nil, &usageError{fmt.Errorf("--template needs exactly one --secret NAME, whose data the template reads")}

@@ -142,6 +142,9 @@ type resolver struct {
 	// dests maps each destination already claimed to the path of the
 	// file that claimed it, such as secrets[0].files[1].path.
 	dests map[string]string
+	// templates maps each template text parsed so far to its template,
+	// which later files with the same text share through Rename.
+	templates map[string]*template.Template
 }
 
 func (r *resolver) resolve() {
@@ -309,7 +312,9 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 	if raw.namespace.set {
 		a.Namespace = &raw.namespace.v
 	}
-	a.Token, a.TokenFile = raw.token.v, r.absPath(raw.tokenFile.v)
+	// Credentials are trimmed as credential files are, so a token pasted
+	// with a line ending still works.
+	a.Token, a.TokenFile = strings.TrimSpace(raw.token.v), r.absPath(raw.tokenFile.v)
 	a.RoleID, a.RoleIDFile = raw.roleID.v, r.absPath(raw.roleIDFile.v)
 	a.SecretID, a.SecretIDFile = raw.secretID.v, r.absPath(raw.secretIDFile.v)
 	a.Mount = strings.Trim(raw.mount.v, "/")
@@ -317,11 +322,27 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 	path := raw.path
 	switch a.Method {
 	case AuthToken:
+		if a.Token != "" && a.TokenFile != "" {
+			r.errorf(raw.tokenFile.node, joinPath(path, "tokenFile"), "set token or tokenFile, not both")
+		}
+		for _, o := range []struct {
+			key string
+			set bool
+			n   *yaml.Node
+		}{
+			{"roleId", raw.roleID.set, raw.roleID.node}, {"roleIdFile", raw.roleIDFile.set, raw.roleIDFile.node},
+			{"secretId", raw.secretID.set, raw.secretID.node}, {"secretIdFile", raw.secretIDFile.set, raw.secretIDFile.node},
+		} {
+			if o.set {
+				r.errorf(o.n, joinPath(path, o.key), "%s is an AppRole setting, but authMethod is token; remove it or set authMethod: approle", o.key)
+			}
+		}
 		if raw.token.set && raw.token.v != "" && !raw.token.fromEnv {
 			r.warnf(raw.token.node, joinPath(path, "token"), "a token is written in the file; anyone who can read the file can use it, so use ${VAULT_TOKEN} or tokenFile")
 		}
 		if a.Token == "" && a.TokenFile == "" && isDefault {
 			a.Token, _ = r.env("TOKEN")
+			a.Token = strings.TrimSpace(a.Token)
 			if a.Token == "" && r.opts.HomeDir != "" {
 				home := filepath.Join(r.opts.HomeDir, ".vault-token")
 				if _, err := os.Stat(home); err == nil {
@@ -642,8 +663,15 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 
 func (r *resolver) parseTemplate(rs rawSecret, path string, n *yaml.Node, text string) *template.Template {
 	name := rs.name.v + ":" + path
+	if parsed, ok := r.templates[text]; ok {
+		return parsed.Rename(name)
+	}
 	t, err := template.Parse(name, text)
 	if err == nil {
+		if r.templates == nil {
+			r.templates = map[string]*template.Template{}
+		}
+		r.templates[text] = t
 		return t
 	}
 	var te *template.Error

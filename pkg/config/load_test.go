@@ -234,6 +234,25 @@ secrets:
 	}
 }
 
+func TestSharedTemplateTextKeepsNames(t *testing.T) {
+	text := `
+secretStore: {address: "http://127.0.0.1:8200", token: "${VAULT_TOKEN}"}
+secrets:
+  - {name: a, key: app/a, files: [{path: out/a, template: "{{ .password }}"}]}
+  - {name: b, key: app/b, files: [{path: out/b, template: "{{ .password }}"}]}
+`
+	cfg := mustParse(t, text, envOf("VAULT_TOKEN", "x"))
+	for i, want := range []string{"a:secrets[0].files[0].template", "b:secrets[1].files[0].template"} {
+		tmpl := cfg.Secrets[i].Files[0].Tmpl
+		if tmpl == nil {
+			t.Fatalf("secret %d has no template", i)
+		}
+		if tmpl.Name() != want {
+			t.Errorf("secret %d template name = %q, want %q", i, tmpl.Name(), want)
+		}
+	}
+}
+
 func TestProblems(t *testing.T) {
 	cases := []struct {
 		name, text, path, message string
@@ -256,6 +275,8 @@ func TestProblems(t *testing.T) {
 		{"bad template", strings.Replace(minimal, "field: password", "template: '{{ .a '", 1), "secrets[0].files[0].template", "invalid template"},
 		{"yaml syntax", "secretStore:\n  address: [\n", "", "invalid YAML"},
 		{"missing tls file", strings.Replace(minimal, "  token:", "  tlsCACert: /nonexistent/ca.pem\n  token:", 1), "secretStore.tlsCACert", "cannot read /nonexistent/ca.pem"},
+		{"token and token file", strings.Replace(minimal, "  token: ${VAULT_TOKEN}", "  token: ${VAULT_TOKEN}\n  tokenFile: /etc/hostname", 1), "secretStore.tokenFile", "not both"},
+		{"approle key with token auth", strings.Replace(minimal, "  token: ${VAULT_TOKEN}", "  authMethod: token\n  token: ${VAULT_TOKEN}\n  roleId: r", 1), "secretStore.roleId", "authMethod is token"},
 		{"no template for file", strings.Replace(minimal, "        field: password\n", "", 1), "secrets[0].files[0]", "no template for file /run/secrets/db"},
 	}
 	for _, c := range cases {

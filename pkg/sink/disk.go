@@ -48,7 +48,7 @@ func NewDisk() *Disk {
 		chown:    (*os.File).Chown,
 		syncFile: (*os.File).Sync,
 		syncDir:  syncFolder,
-		rename:   os.Rename,
+		rename:   renameFile,
 	}}
 }
 

@@ -2,7 +2,10 @@
 
 package sink
 
-import "io/fs"
+import (
+	"io/fs"
+	"os"
+)
 
 // ownerMatches reports whether info has the requested uid and gid. Without
 // unix ownership it matches only when no id is requested.
@@ -14,4 +17,14 @@ func ownerMatches(info fs.FileInfo, uid, gid int) bool {
 // NOTE: so on these systems a rename may not survive a power loss.
 func syncFolder(dir string) error {
 	return nil
+}
+
+// openFile is os.OpenFile outside unix.
+func openFile(path string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(path, flag, perm)
+}
+
+// renameFile is os.Rename outside unix.
+func renameFile(oldPath, newPath string) error {
+	return os.Rename(oldPath, newPath)
 }

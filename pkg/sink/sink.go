@@ -65,7 +65,7 @@ type OwnerError struct {
 
 func (e *OwnerError) Error() string {
 	return fmt.Sprintf("cannot set %s: %v. Setting the owner or group of a file needs root or CAP_CHOWN. "+
-		"Without them, leave uid and gid unset, run secrets-sync with a group that the reading process also has "+
+		"Without them, leave owner and group unset, run secrets-sync with a group that the reading process also has "+
 		"(for example the container's group), and give the file a mode such as 0640",
 		describeOwner(e.UID, e.GID), e.Err)
 }

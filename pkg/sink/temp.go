@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -30,7 +31,7 @@ func createTemp(dir, base string) (*os.File, string, error) {
 	prefix := "." + truncateName(base, maxTempBaseLen) + tempInfix
 	for range maxTempTries {
 		path := filepath.Join(dir, prefix+randomHex()+tempSuffix)
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -112,6 +113,52 @@ func RemoveStaleTemp(dirs []string) (removed []string, err error) {
 				continue
 			}
 			if err != nil {
+				errs = append(errs, fmt.Errorf("remove stale temporary file %s: %w", path, stripPath(err)))
+				continue
+			}
+			removed = append(removed, path)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// RemoveStaleTempFor removes the temporary files that a crashed Write left
+// for the given destinations, and no others, so a second process writing
+// other files into the same folder keeps its own. A destination whose
+// folder is missing, or whose parent is not a folder, is skipped: the write
+// itself reports that.
+func RemoveStaleTempFor(destinations []string) (removed []string, err error) {
+	byDir := map[string]map[string]bool{}
+	var dirs []string
+	for _, path := range destinations {
+		dir, base := filepath.Split(filepath.Clean(path))
+		if byDir[dir] == nil {
+			byDir[dir] = map[string]bool{}
+			dirs = append(dirs, dir)
+		}
+		byDir[dir]["."+truncateName(base, maxTempBaseLen)+tempInfix] = true
+	}
+	var errs []error
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list folder %s: %w", dir, stripPath(err)))
+			continue
+		}
+		for _, entry := range entries {
+			name := entry.Name()
+			if !entry.Type().IsRegular() || !isTempName(name) {
+				continue
+			}
+			prefix := name[:len(name)-len(tempSuffix)-tempRandomLen]
+			if !byDir[dir][prefix] {
+				continue
+			}
+			path := filepath.Join(dir, name)
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("remove stale temporary file %s: %w", path, stripPath(err)))
 				continue
 			}

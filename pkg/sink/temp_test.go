@@ -150,3 +150,28 @@ func TestRemoveStaleTempContinuesAfterError(t *testing.T) {
 		t.Errorf("removed = %v, expected [%s]", removed, stale)
 	}
 }
+
+func TestRemoveStaleTempForKeepsOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	ours := filepath.Join(dir, ".db-password.secrets-sync-0123456789abcdef.tmp")
+	theirs := filepath.Join(dir, ".other.secrets-sync-0123456789abcdef.tmp")
+	for _, path := range []string{ours, theirs} {
+		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := RemoveStaleTempFor([]string{filepath.Join(dir, "db-password"), filepath.Join(blocker, "below-a-file")})
+	if err != nil {
+		t.Fatalf("error: %v (a parent that is a file must be skipped)", err)
+	}
+	if len(removed) != 1 || removed[0] != ours {
+		t.Errorf("removed = %v, want only %s", removed, ours)
+	}
+	if _, err := os.Stat(theirs); err != nil {
+		t.Errorf("temp file of another destination was removed: %v", err)
+	}
+}

@@ -88,3 +88,26 @@ func TestSplitContext(t *testing.T) {
 		}
 	}
 }
+
+func TestCalledFuncsFindsEveryPosition(t *testing.T) {
+	text := `{{ upper .a }}{{ if has . "b" }}{{ .b | lower }}{{ else if eq .c "x" }}{{ quote .c }}{{ end }}` +
+		`{{ range split .d "," }}{{ trim . }}{{ end }}{{ with get . "e" }}{{ default "none" . }}{{ else }}{{ squote "f" }}{{ end }}` +
+		`{{ define "inner" }}{{ toJSON . }}{{ end }}{{ template "inner" (index . "g") }}{{ (base64decode .h).x }}`
+	called := calledFuncs(text, helperFuncs)
+	for _, name := range []string{printFuncName, "upper", "has", "lower", "eq", "quote", "split", "trim", "get", "default",
+		"squote", "toJSON", "index", "base64decode"} {
+		if _, ok := called[name]; !ok {
+			t.Errorf("calledFuncs misses %q", name)
+		}
+	}
+	if _, ok := called["toYAML"]; ok {
+		t.Errorf("calledFuncs returns toYAML, which the template does not call")
+	}
+}
+
+func TestCalledFuncsUnparsableText(t *testing.T) {
+	called := calledFuncs(`{{ if .a }}`, helperFuncs)
+	if len(called) != len(helperFuncs) {
+		t.Errorf("calledFuncs returned %d functions for text that does not parse, want all %d", len(called), len(helperFuncs))
+	}
+}

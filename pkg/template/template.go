@@ -2,6 +2,7 @@ package template
 
 import (
 	"bytes"
+	"maps"
 	"strings"
 	"sync"
 	"text/template"
@@ -45,10 +46,12 @@ func Parse(name, text string) (*Template, error) {
 // that fail in ways the real helpers do not.
 func parseWithFuncs(name, text string, extraFuncs template.FuncMap) (*Template, error) {
 	internalName := strings.ReplaceAll(name, "%", "_")
-	tmpl := template.New(internalName).Option("missingkey=error").Funcs(helperFuncs)
+	funcs := helperFuncs
 	if extraFuncs != nil {
-		tmpl.Funcs(extraFuncs)
+		funcs = maps.Clone(helperFuncs)
+		maps.Copy(funcs, extraFuncs)
 	}
+	tmpl := template.New(internalName).Option("missingkey=error").Funcs(calledFuncs(text, funcs))
 	if _, err := tmpl.Parse(text); err != nil {
 		return nil, parseError(name, internalName, err)
 	}
@@ -69,9 +72,87 @@ func parseWithFuncs(name, text string, extraFuncs template.FuncMap) (*Template, 
 	}, nil
 }
 
-// Name returns the name given to Parse.
+// calledFuncs returns the functions of funcs that text calls, and the print
+// helper that Parse adds to every action. Funcs copies the whole map into
+// each template, about 5 KB for the helpers, so a config with thousands of
+// files would otherwise hold megabytes of copies. When text does not parse,
+// calledFuncs returns all of funcs, and Parse then reports the error as it
+// would have.
+func calledFuncs(text string, funcs template.FuncMap) template.FuncMap {
+	scan := parse.New("scan")
+	scan.Mode = parse.SkipFuncCheck
+	trees := map[string]*parse.Tree{}
+	if _, err := scan.Parse(text, "", "", trees); err != nil {
+		return funcs
+	}
+	called := template.FuncMap{printFuncName: funcs[printFuncName]}
+	for _, tree := range trees {
+		visitIdentifiers(tree.Root, func(name string) {
+			if f, ok := funcs[name]; ok {
+				called[name] = f
+			}
+		})
+	}
+	return called
+}
+
+// visitIdentifiers calls visit with the name of every function identifier
+// under node.
+func visitIdentifiers(node parse.Node, visit func(string)) {
+	switch n := node.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, child := range n.Nodes {
+			visitIdentifiers(child, visit)
+		}
+	case *parse.ActionNode:
+		visitIdentifiers(n.Pipe, visit)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, command := range n.Cmds {
+			visitIdentifiers(command, visit)
+		}
+	case *parse.CommandNode:
+		for _, arg := range n.Args {
+			visitIdentifiers(arg, visit)
+		}
+	case *parse.ChainNode:
+		visitIdentifiers(n.Node, visit)
+	case *parse.IdentifierNode:
+		visit(n.Ident)
+	case *parse.IfNode:
+		visitBranch(&n.BranchNode, visit)
+	case *parse.RangeNode:
+		visitBranch(&n.BranchNode, visit)
+	case *parse.WithNode:
+		visitBranch(&n.BranchNode, visit)
+	case *parse.TemplateNode:
+		visitIdentifiers(n.Pipe, visit)
+	}
+}
+
+func visitBranch(n *parse.BranchNode, visit func(string)) {
+	visitIdentifiers(n.Pipe, visit)
+	visitIdentifiers(n.List, visit)
+	visitIdentifiers(n.ElseList, visit)
+}
+
+// Name returns the name given to Parse or Rename.
 func (t *Template) Name() string {
 	return t.name
+}
+
+// Rename returns a template that renders exactly like t and names name in
+// its errors. The two share t's parsed form, so a config that uses one
+// template text for thousands of files parses it once and keeps one copy.
+func (t *Template) Rename(name string) *Template {
+	renamed := *t
+	renamed.name = name
+	return &renamed
 }
 
 // Render executes the template over the fields of one secret and returns the

@@ -405,6 +405,33 @@ func TestRenderErrorPosition(t *testing.T) {
 	}
 }
 
+func TestRenameErrorNamesNewName(t *testing.T) {
+	tmpl, err := template.Parse("a.conf", "host={{ .host }}\npass={{ .password }}")
+	if err != nil {
+		t.Fatalf("Parse error: %v", err)
+	}
+	renamed := tmpl.Rename("b.conf")
+
+	if renamed.Name() != "b.conf" {
+		t.Errorf("Name() = %q, want b.conf", renamed.Name())
+	}
+	if tmpl.Name() != "a.conf" {
+		t.Errorf("Name() of the original = %q after Rename, want a.conf", tmpl.Name())
+	}
+	if !slices.Equal(renamed.Fields(), tmpl.Fields()) {
+		t.Errorf("Fields() = %v, want %v", renamed.Fields(), tmpl.Fields())
+	}
+	output, err := renamed.Render(decodeFields(t, `{"host":"db","password":"pw"}`))
+	if err != nil || string(output) != "host=db\npass=pw" {
+		t.Errorf("Render = %q, %v; want %q", output, err, "host=db\npass=pw")
+	}
+	_, err = renamed.Render(decodeFields(t, `{"host":"db"}`))
+	want := `render template "b.conf": line 2, column 9: <.password>: missing field "password"`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
 func TestRenderErrorNameWithPercent(t *testing.T) {
 	const secret = "s3cr3t-in-range"
 	tmpl, err := template.Parse("100%-done.tmpl", `{{ range .s }}{{ end }}`)

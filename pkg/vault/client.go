@@ -78,7 +78,10 @@ func NewClient(store config.Store, opts Options) (*Client, error) {
 		root, err := api.NewClient(&api.Config{
 			Address:    address,
 			HttpClient: httpClient,
-			Timeout:    requestTimeout,
+			// The api client's own timeout drops the context's cancel
+			// function, which keeps every request's context and timer
+			// alive until the timer fires, so server.do sets requestTimeout.
+			Timeout:    0,
 			MaxRetries: 0, // retries are the engine's, with its own backoff and deadline
 		})
 		if err != nil {
@@ -223,6 +226,8 @@ func (s *server) do(ctx context.Context, op, method, path, token, namespace stri
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	r := client.NewRequest(method, "/v1/"+path)
 	r.ClientToken = token
 	for k, v := range params {

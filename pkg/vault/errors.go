@@ -135,6 +135,13 @@ func classify(op, address string, err error) *Error {
 		e.Err = rootCause(err)
 		return e
 	}
+	if strings.Contains(err.Error(), "invalid header field value") {
+		// net/http rejects a header value with a control character before
+		// sending anything; the token is the only header from the user.
+		e.Kind = KindAuth
+		e.Err = errors.New("the token contains a control character, such as a line break; check VAULT_TOKEN, token or tokenFile")
+		return e
+	}
 	e.Kind = KindUnreachable
 	e.Err = rootCause(err)
 	return e
@@ -169,7 +176,7 @@ func serverMessage(r *api.ResponseError) error {
 	}
 	msgs := make([]string, 0, len(r.Errors))
 	for _, m := range r.Errors {
-		m = strings.TrimSpace(m)
+		m = flattenMultiError(strings.TrimSpace(m))
 		if m == "" {
 			continue
 		}
@@ -202,4 +209,22 @@ func retryAfter(resp *api.Response) time.Duration {
 		}
 	}
 	return 0
+}
+
+// flattenMultiError turns Vault's "1 error occurred:\n\t* permission
+// denied" into "permission denied", so that a message stays on one line.
+func flattenMultiError(m string) string {
+	if !strings.Contains(m, "error occurred:") && !strings.Contains(m, "errors occurred:") {
+		return m
+	}
+	var items []string
+	for _, line := range strings.Split(m, "\n") {
+		if item, ok := strings.CutPrefix(strings.TrimSpace(line), "* "); ok {
+			items = append(items, item)
+		}
+	}
+	if len(items) == 0 {
+		return m
+	}
+	return strings.Join(items, "; ")
 }

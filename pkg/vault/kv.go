@@ -66,6 +66,12 @@ func (s *Session) Read(ctx context.Context, req Request) (*Secret, error) {
 		var e *Error
 		if errors.As(err, &e) && e.Kind == KindNotFound {
 			e.Err = errors.New("no secret at this path; check key, mountPath and kvVersion")
+			if req.Version > 0 {
+				e.Err = fmt.Errorf("no version %d at this path; check version, key and mountPath", req.Version)
+			}
+		}
+		if errors.As(err, &e) && e.Kind == KindForbidden {
+			e.Err = fmt.Errorf("permission denied; the token's policy must allow read on %s", apiPath)
 		}
 		return nil, err
 	}
@@ -112,7 +118,7 @@ func (s *Session) mountVersion(ctx context.Context, mount, namespace string) (st
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && (e.Kind == KindForbidden || e.Kind == KindNotFound) {
-			e.Err = fmt.Errorf("kvVersion auto needs to read the mount table; set kvVersion: v1 or v2 on the secret, or allow read on sys/internal/ui/mounts/%s", mount)
+			e.Err = fmt.Errorf("kvVersion auto needs to read the mount table, which was denied: either no mount %s exists, or the token may not read sys/internal/ui/mounts/%s; check mountPath, or set kvVersion: v1 or v2 on the secret", mount, mount)
 		}
 		return "", err
 	}
