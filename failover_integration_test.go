@@ -63,3 +63,40 @@ secrets:
 		t.Errorf("file = %q", got)
 	}
 }
+
+func TestWatchFailsOverToSecondServer(t *testing.T) {
+	first := vaulttest.Start(t)
+	second := vaulttest.Start(t)
+	token := "watch-failover-token"
+	for _, s := range []*vaulttest.Server{first, second} {
+		s.CreateTokenWithID(t, token)
+		s.WriteKV2(t, "secret", "wfailover/app", map[string]any{"v": "value-1"})
+	}
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+secretStore:
+  address: [`+first.Addr+`, `+second.Addr+`]
+defaults: {refreshInterval: 1s}
+secrets:
+  - {name: app, key: wfailover/app, files: [{path: out/v, field: v}]}
+`)
+	p := startWatch(t, dir, []string{"VAULT_TOKEN=" + token}, "watch", "-c", cfg)
+	out := filepath.Join(dir, "out/v")
+	waitFile(t, out, "value-1")
+	p.waitReadiness(t, true)
+
+	first.Stop()
+	// Only the second server has the new value, so it can reach the file
+	// only through the second server.
+	second.WriteKV2(t, "secret", "wfailover/app", map[string]any{"v": "value-2"})
+	waitFile(t, out, "value-2")
+	if !p.running() {
+		t.Fatalf("watch exited after the first server stopped")
+	}
+	p.waitLog(t, 1, "switched server", "from", first.Addr, "to", second.Addr)
+	if n := len(p.logLines("switched server")); n != 1 {
+		t.Errorf("switch logged %d times, want once", n)
+	}
+	p.waitReadiness(t, true)
+	p.stop(t)
+}

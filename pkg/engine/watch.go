@@ -238,7 +238,7 @@ func (w *Watcher) Run(ctx context.Context, cfg *config.Config) error {
 // connect builds a client for store. Credential sets log in when a round
 // first needs them.
 func (w *Watcher) connect(store config.Store) (*connection, error) {
-	client, err := vault.NewClient(store, vault.Options{MaxConns: w.opts.Concurrency})
+	client, err := vault.NewClient(store, vault.Options{MaxConns: w.opts.Concurrency, Logger: w.opts.Logger})
 	if err != nil {
 		return nil, err
 	}
