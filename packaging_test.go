@@ -751,6 +751,10 @@ func shellWords(line string) []string {
 			}
 		case r == ' ' || r == '\t' || r == '\n':
 			flush()
+		case r == '#' && !inWord:
+			// A comment runs to the end of the line.
+			flush()
+			return words
 		case strings.ContainsRune("><|;&", r):
 			// A "2>" redirection starts with a digit that is not an argument.
 			if r == '>' && word.String() == "2" {
@@ -1027,7 +1031,21 @@ func exampleCommands(t *testing.T) map[string][]exampleCommand {
 			}
 		}
 	}
-	for _, file := range append(exampleFiles(t, ".sh"), filepath.Join("docs", "deployment.md")) {
+	for _, file := range readmeComposeBlocks(t) {
+		compose := readCompose(t, file)
+		for name, s := range compose.Services {
+			if !s.runsSecretsSync() {
+				continue
+			}
+			add("README.md", "service "+name, s.argv(t))
+			if argv, err := s.healthcheckArgv(); err != nil {
+				t.Errorf("README.md: service %s: %v", name, err)
+			} else if argv != nil {
+				add("README.md", "service "+name+" healthcheck", argv)
+			}
+		}
+	}
+	for _, file := range append(exampleFiles(t, ".sh"), filepath.Join("docs", "deployment.md"), "README.md") {
 		text := readFile(t, file)
 		if strings.HasSuffix(file, ".md") {
 			text = codeBlocks(text)
@@ -1040,6 +1058,36 @@ func exampleCommands(t *testing.T) map[string][]exampleCommand {
 		}
 	}
 	return found
+}
+
+// readmeComposeBlocks writes each YAML code block of README.md that holds
+// Compose services to a file of its own and returns the files, so the
+// README's snippets are checked like the examples.
+func readmeComposeBlocks(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	var block []string
+	inYAML := false
+	for _, line := range strings.Split(readFile(t, "README.md"), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case !inYAML && trimmed == "```yaml":
+			inYAML, block = true, nil
+		case inYAML && trimmed == "```":
+			inYAML = false
+			text := strings.Join(block, "\n")
+			if strings.Contains(text, "services:") {
+				file := filepath.Join(t.TempDir(), "compose.yaml")
+				if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, file)
+			}
+		case inYAML:
+			block = append(block, line)
+		}
+	}
+	return files
 }
 
 // codeBlocks blanks every line of a Markdown text that is not inside a
@@ -1122,6 +1170,7 @@ func TestExampleCommandLinesUseRealFlags(t *testing.T) {
 		filepath.Join("examples", "systemd", "secrets-sync.service"):    2,
 		filepath.Join("examples", "ci", "render-env.sh"):                1,
 		filepath.Join("docs", "deployment.md"):                          3,
+		"README.md":                                                     10,
 	}
 	for file, want := range minimum {
 		if got := len(found[file]); got < want {
