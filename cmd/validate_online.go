@@ -73,6 +73,13 @@ func checkOnline(ctx context.Context, cfg *config.Config, opts passOptions) *onl
 			continue // the login failure is reported once, at the set
 		}
 		path := fmt.Sprintf("secrets[%d]", i)
+		if s.Engine == config.EngineGeneric {
+			check.problems = append(check.problems, config.Problem{
+				File: cfg.File, Line: s.Pos.Line, Column: s.Pos.Column, Path: joinKey(path, "engine"), Severity: config.SeverityWarning,
+				Message: fmt.Sprintf("secret %q is not read online, because a request of engine generic may issue new credentials or a certificate; its fields are checked when sync runs", s.Name),
+			})
+			continue
+		}
 		if err := data[i].err; err != nil {
 			check.fail(cfg.File, s.Pos, joinKey(path, "key"), err, "secret %q: %v%s", s.Name, err, readHint(err))
 			continue
@@ -108,6 +115,15 @@ func (o *onlineCheck) login(ctx context.Context, client *vault.Client, cfg *conf
 		case cfg.Store.Namespace != nil:
 			namespace = *cfg.Store.Namespace
 		}
+		if auth.SecretIDWrapped {
+			// A wrapping token can be unwrapped once, and the sync that
+			// runs later needs it.
+			o.problems = append(o.problems, config.Problem{
+				File: cfg.File, Line: auth.Pos.Line, Column: auth.Pos.Column, Path: path, Severity: config.SeverityWarning,
+				Message: fmt.Sprintf("credentials %s are not used online, because their wrapped secret id can be unwrapped only once; the secrets that use them are not read", credentialsName(name)),
+			})
+			continue
+		}
 		session, err := client.Login(ctx, auth, namespace)
 		if err != nil {
 			o.fail(cfg.File, auth.Pos, path, err, "cannot log in with credentials %s: %v%s", credentialsName(name), err, loginHint(err))
@@ -131,7 +147,7 @@ func readAll(ctx context.Context, secrets []config.Secret, sessions map[string]*
 	var wg sync.WaitGroup
 	for i, s := range secrets {
 		session := sessions[s.Credentials]
-		if session == nil {
+		if session == nil || s.Engine == config.EngineGeneric {
 			continue
 		}
 		wg.Add(1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh clone: builds or reuses the cached
-# Vault dev server binary, then runs go vet and go test with the race detector
-# in the main module. Exits non-zero on the first failing step.
+# Vault dev server binary, finds PostgreSQL or installs it with apt-get (as
+# root) for the database tests, then runs go vet and go test with the race
+# detector in the main module. Exits non-zero on the first failing step.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +22,16 @@ step "building or reusing the Vault dev server (scripts/vault-server.sh)"
 vault_binary=$(bash scripts/vault-server.sh)
 export SECRETS_SYNC_VAULT_BIN="$vault_binary"
 step "SECRETS_SYNC_VAULT_BIN=$SECRETS_SYNC_VAULT_BIN"
+
+# The database tests start PostgreSQL themselves. When it cannot be found or
+# installed, they are skipped, or fail when CI=true.
+step "finding or installing PostgreSQL (scripts/postgres.sh)"
+if postgres_bin_dir=$(bash scripts/postgres.sh); then
+	export SECRETS_SYNC_POSTGRES_BIN_DIR="$postgres_bin_dir"
+	step "SECRETS_SYNC_POSTGRES_BIN_DIR=$SECRETS_SYNC_POSTGRES_BIN_DIR"
+else
+	step "warning: no PostgreSQL, so the database tests will skip (or fail with CI=true)"
+fi
 
 step "go vet ./..."
 go vet ./...

@@ -2,6 +2,7 @@ package vaulttest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,8 +20,9 @@ const requestTimeout = 30 * time.Second
 const approleMount = "approle"
 
 // Client returns a client for the server that uses the root token. Its
-// configuration is built here, not from VAULT_* variables: it has no TLS, no
-// proxy and no retries, so a failing request fails at once.
+// configuration is built here, not from VAULT_* variables: it has no proxy
+// and no retries, so a failing request fails at once, and TLS only for a
+// server from StartTLS, trusting CACert.
 //
 // NOTE: api.NewClient (vault/api v1.23.0) still parses the VAULT_* variables
 // and returns an error if one is malformed, for example VAULT_MAX_RETRIES=x.
@@ -48,6 +50,13 @@ func (s *Server) newClient(token string) (*api.Client, *http.Transport, error) {
 		HttpClient: &http.Client{Transport: transport},
 		Timeout:    requestTimeout,
 		MaxRetries: 0,
+	}
+	if s.CACert != "" {
+		pool, err := loadCA(s.CACert)
+		if err != nil {
+			return nil, nil, err
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	client, err := api.NewClient(config)
 	if err != nil {
@@ -232,6 +241,33 @@ func (s *Server) mountAppRole(ctx context.Context, client *api.Client) error {
 		return nil
 	}
 	return client.Sys().EnableAuthWithOptionsWithContext(ctx, approleMount, &api.EnableAuthOptions{Type: "approle"})
+}
+
+// EnableAuth mounts the auth method of type methodType (such as "jwt" or
+// "userpass") at mount unless a method is mounted there already. A mount
+// of another type at the path fails the test, since the caller's setup
+// would not apply to it.
+func (s *Server) EnableAuth(t testing.TB, mount, methodType string) {
+	t.Helper()
+	client := s.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	mounts, err := client.Sys().ListAuthWithContext(ctx)
+	if err != nil {
+		t.Fatalf("vaulttest: listing the auth mounts: %v", err)
+	}
+	if existing, ok := mounts[mount+"/"]; ok {
+		if existing.Type != methodType {
+			t.Fatalf("vaulttest: auth mount %q has type %q, expected %q", mount, existing.Type, methodType)
+		}
+		return
+	}
+	if err := client.Sys().EnableAuthWithOptionsWithContext(ctx, mount, &api.EnableAuthOptions{Type: methodType}); err != nil {
+		t.Fatalf("vaulttest: mounting the %s auth method at %q: %v", methodType, mount, err)
+	}
 }
 
 func stringField(secret *api.Secret, name string) (string, bool) {

@@ -3,6 +3,8 @@ package vaulttest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,16 +46,22 @@ var errPortTaken = errors.New("port already in use")
 // Server is a Vault dev server listening on 127.0.0.1. Dev mode keeps all
 // data in memory, unsealed, with a KV v2 engine mounted at "secret".
 type Server struct {
-	// Addr is the server's base URL, http://127.0.0.1:PORT.
+	// Addr is the server's base URL, http://127.0.0.1:PORT, or
+	// https://127.0.0.1:PORT for a server from StartTLS.
 	Addr string
 	// RootToken is the dev server's root token, random for each server.
 	RootToken string
+	// CACert is the path of the CA certificate (PEM) that signs the
+	// certificate of a server from StartTLS, and "" for other servers.
+	// Vault makes a new CA at each start, Restart included.
+	CACert string
 
 	binary  string
 	port    int
 	home    string // HOME of the server process
 	logPath string
 	shared  bool
+	certDir string // folder of the CA, certificate and key that -dev-tls writes; "" without TLS
 
 	mu   sync.Mutex // guards proc and serializes Stop and Restart
 	proc *process   // nil while the server is stopped
@@ -75,11 +83,29 @@ type process struct {
 // skips the test, or fails it when the CI environment variable is true.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, false)
+}
+
+// StartTLS is Start for a server that serves HTTPS with -dev-tls: Vault
+// generates a CA and a certificate for 127.0.0.1, and CACert is the CA's
+// path. The listener requests a TLS client certificate without requiring
+// one, so the cert auth method can log in with it.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, useTLS bool) *Server {
+	t.Helper()
 
 	dir := t.TempDir()
 	s := &Server{
 		home:    filepath.Join(dir, "home"),
 		logPath: filepath.Join(dir, "vault.log"),
+	}
+	if useTLS {
+		s.certDir = filepath.Join(dir, "certs")
+		s.CACert = filepath.Join(s.certDir, "vault-ca.pem")
 	}
 	// Cleanups run last-in first-out: the server stops first, so its log is
 	// complete when it is printed.
@@ -209,14 +235,26 @@ func (s *Server) launch(port int) error {
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	fmt.Fprintf(logFile, "vaulttest: starting %s on %s at %s\n", s.binary, listen, time.Now().Format(time.RFC3339))
 
-	cmd := exec.Command(s.binary, "server",
+	args := []string{"server",
 		"-dev",
-		"-dev-listen-address="+listen,
-		"-dev-root-token-id="+s.RootToken,
+		"-dev-listen-address=" + listen,
+		"-dev-root-token-id=" + s.RootToken,
 		// Keeps the dev server from writing the root token to
 		// $HOME/.vault-token. HOME is a temporary folder as well.
 		"-dev-no-store-token",
-	)
+	}
+	scheme := "http://"
+	if s.certDir != "" {
+		// Vault 1.13 exits when the folder is missing, and writes its
+		// files read-only, so each launch starts with an empty folder.
+		if err := resetFolder(s.certDir); err != nil {
+			logFile.Close()
+			return err
+		}
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+s.certDir)
+		scheme = "https://"
+	}
+	cmd := exec.Command(s.binary, args...)
 	cmd.Dir = s.home
 	cmd.Env = serverEnv(s.home)
 	cmd.Stdout = logFile
@@ -234,8 +272,8 @@ func (s *Server) launch(port int) error {
 		close(p.done)
 	}()
 
-	addr := "http://" + listen
-	if err := waitReady(p, addr, s.RootToken); err != nil {
+	addr := scheme + listen
+	if err := waitReady(p, addr, s.RootToken, s.CACert); err != nil {
 		_ = cmd.Process.Kill()
 		<-p.done
 		if strings.Contains(s.logTail(), "address already in use") {
@@ -256,12 +294,11 @@ func (s *Server) launch(port int) error {
 
 // waitReady polls /v1/sys/health until it returns 200, then checks that the
 // server on the port accepts token, so that a server of another test that
-// took the port in between is not mistaken for this one.
-func waitReady(p *process, addr, token string) error {
-	client := &http.Client{
-		Timeout:   2 * time.Second,
-		Transport: &http.Transport{Proxy: nil},
-	}
+// took the port in between is not mistaken for this one. caFile is the CA
+// of an HTTPS server, which the server writes once it has started, or "".
+func waitReady(p *process, addr, token, caFile string) error {
+	transport := &http.Transport{Proxy: nil}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: transport}
 	defer client.CloseIdleConnections()
 
 	deadline := time.Now().Add(readyTimeout)
@@ -273,6 +310,15 @@ func waitReady(p *process, addr, token string) error {
 		default:
 		}
 
+		if caFile != "" && transport.TLSClientConfig == nil {
+			pool, err := loadCA(caFile)
+			if err != nil {
+				lastStatus = err.Error()
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
 		status, err := getStatus(client, addr+"/v1/sys/health", "")
 		switch {
 		case err != nil:
@@ -292,6 +338,30 @@ func waitReady(p *process, addr, token string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("server not ready after %s (last check: %s)", readyTimeout, lastStatus)
+}
+
+// loadCA reads a PEM file of CA certificates into a pool.
+func loadCA(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the server's CA certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("reading the server's CA certificate: %s contains no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// resetFolder removes path and everything in it, and creates it empty.
+func resetFolder(path string) error {
+	if err := os.RemoveAll(path); err != nil {
+		return fmt.Errorf("emptying the server's TLS folder: %w", err)
+	}
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return fmt.Errorf("creating the server's TLS folder: %w", err)
+	}
+	return nil
 }
 
 func getStatus(client *http.Client, url, token string) (int, error) {

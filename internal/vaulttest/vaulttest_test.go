@@ -267,6 +267,49 @@ func TestRestartKeepsPortAndToken(t *testing.T) {
 	}
 }
 
+func TestStartTLSRestartNewCA(t *testing.T) {
+	s := StartTLS(t)
+	if !strings.HasPrefix(s.Addr, "https://127.0.0.1:") {
+		t.Fatalf("Addr = %s, expected https://127.0.0.1:PORT", s.Addr)
+	}
+	before, err := os.ReadFile(s.CACert)
+	if err != nil {
+		t.Fatalf("reading CACert: %v", err)
+	}
+	if _, err := s.Client(t).Sys().HealthWithContext(ctxTimeout(t)); err != nil {
+		t.Fatalf("health over TLS: %v", err)
+	}
+
+	// Vault writes its TLS files read-only. Without emptying the folder
+	// first, a restart fails here for a user other than root, who can
+	// overwrite them.
+	s.Restart(t)
+
+	after, err := os.ReadFile(s.CACert)
+	if err != nil {
+		t.Fatalf("reading CACert after restart: %v", err)
+	}
+	if string(after) == string(before) {
+		t.Error("the CA is the same after restart, expected a new one")
+	}
+	if _, err := s.Client(t).Sys().HealthWithContext(ctxTimeout(t)); err != nil {
+		t.Errorf("health over TLS after restart: %v", err)
+	}
+}
+
+func TestEnableAuthTwice(t *testing.T) {
+	s := Start(t)
+	s.EnableAuth(t, "people", "userpass")
+	s.EnableAuth(t, "people", "userpass")
+	mounts, err := s.Client(t).Sys().ListAuthWithContext(ctxTimeout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mounts["people/"]; got == nil || got.Type != "userpass" {
+		t.Errorf("auth mount people/ = %+v, expected type userpass", got)
+	}
+}
+
 func TestStopIdempotent(t *testing.T) {
 	s := Start(t)
 	client := s.Client(t)

@@ -317,25 +317,25 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 	a.Token, a.TokenFile = strings.TrimSpace(raw.token.v), r.absPath(raw.tokenFile.v)
 	a.RoleID, a.RoleIDFile = raw.roleID.v, r.absPath(raw.roleIDFile.v)
 	a.SecretID, a.SecretIDFile = raw.secretID.v, r.absPath(raw.secretIDFile.v)
+	a.SecretIDWrapped = raw.secretIDWrapped.v
+	a.Role = strings.TrimSpace(raw.role.v)
+	a.JWT, a.JWTFile = strings.TrimSpace(raw.jwt.v), r.absPath(raw.jwtFile.v)
+	a.Username = strings.TrimSpace(raw.username.v)
+	// A password is used as written: spaces may belong to it.
+	a.Password, a.PasswordFile = raw.password.v, r.absPath(raw.passwordFile.v)
 	a.Mount = strings.Trim(raw.mount.v, "/")
+	if a.Mount == "" && a.LogsIn() {
+		a.Mount = defaultMount(a.Method)
+	}
 
 	path := raw.path
+	if contains(authMethods, a.Method) {
+		r.checkMethodKeys(raw, a.Method)
+	}
 	switch a.Method {
 	case AuthToken:
 		if a.Token != "" && a.TokenFile != "" {
 			r.errorf(raw.tokenFile.node, joinPath(path, "tokenFile"), "set token or tokenFile, not both")
-		}
-		for _, o := range []struct {
-			key string
-			set bool
-			n   *yaml.Node
-		}{
-			{"roleId", raw.roleID.set, raw.roleID.node}, {"roleIdFile", raw.roleIDFile.set, raw.roleIDFile.node},
-			{"secretId", raw.secretID.set, raw.secretID.node}, {"secretIdFile", raw.secretIDFile.set, raw.secretIDFile.node},
-		} {
-			if o.set {
-				r.errorf(o.n, joinPath(path, o.key), "%s is an AppRole setting, but authMethod is token; remove it or set authMethod: approle", o.key)
-			}
 		}
 		if raw.token.set && raw.token.v != "" && !raw.token.fromEnv {
 			r.warnf(raw.token.node, joinPath(path, "token"), "a token is written in the file; anyone who can read the file can use it, so use ${VAULT_TOKEN} or tokenFile")
@@ -362,9 +362,6 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 			r.checkReadable(a.TokenFile, raw.tokenFile.node, joinPath(path, "tokenFile"), "", false)
 		}
 	case AuthAppRole:
-		if a.Mount == "" {
-			a.Mount = DefaultAppRoleMount
-		}
 		if a.RoleID == "" && a.RoleIDFile == "" && !r.reported(joinPath(path, "roleId"), joinPath(path, "roleIdFile")) {
 			r.errorf(n, path, "authMethod approle needs roleId or roleIdFile")
 		}
@@ -383,8 +380,17 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 		if a.SecretIDFile != "" {
 			r.checkReadable(a.SecretIDFile, raw.secretIDFile.node, joinPath(path, "secretIdFile"), "", false)
 		}
+		if a.SecretIDWrapped && a.SecretID == "" && a.SecretIDFile == "" && !r.reported(joinPath(path, "secretId"), joinPath(path, "secretIdFile")) {
+			r.errorf(raw.secretIDWrapped.node, joinPath(path, "secretIdWrapped"), "secretIdWrapped is true, so secretId or secretIdFile must give the wrapping token; set one of them")
+		}
+	case AuthJWT, AuthKubernetes:
+		r.resolveJWTAuth(&a, raw)
+	case AuthCert:
+		r.resolveCertAuth(&a, raw)
+	case AuthUserpass:
+		r.resolveUserpassAuth(&a, raw)
 	default:
-		r.errorf(raw.method.node, joinPath(path, "authMethod"), "authMethod %q is not supported; use token or approle", raw.method.v)
+		r.errorf(raw.method.node, joinPath(path, "authMethod"), "authMethod %q is not supported; use %s", raw.method.v, orList(authMethods))
 	}
 	return a
 }
@@ -482,19 +488,26 @@ func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
 		r.errorf(rs.node, joinPath(rs.path, "key"), "missing key; give the secret's path under its mount, such as app/db")
 	}
 
+	generic := r.resolveEngine(rs, &s)
 	s.Mount = strings.Trim(firstSet(rs.mountPath, d.mountPath, st.mountPath).or(DefaultMountPath), "/")
-	if s.Mount == "" {
+	if s.Mount == "" && !generic {
 		r.errorf(rs.mountPath.node, joinPath(rs.path, "mountPath"), "empty mountPath; name the secrets engine mount, such as secret")
 	}
 	s.KVVersion = firstSet(rs.kvVersion, d.kvVersion, st.kvVersion).or(DefaultKVVersion)
 	s.Version = rs.version.v
-	if rs.version.set {
+	if rs.version.set && !generic {
 		if s.KVVersion == KVv1 {
 			r.errorf(rs.version.node, joinPath(rs.path, "version"), "version pins a KV v2 version, but this secret is KV v1; remove version or set kvVersion: v2")
 		}
 		if s.Version < 1 {
 			r.errorf(rs.version.node, joinPath(rs.path, "version"), "version must be 1 or more; remove it to read the latest version")
 		}
+	}
+	if generic {
+		// The mount of engine generic comes from the secret alone, because
+		// defaults.mountPath names a KV mount. Unset or "" means that key
+		// is the whole API path.
+		s.Mount, s.KVVersion, s.Version = strings.Trim(rs.mountPath.v, "/"), "", 0
 	}
 
 	s.Credentials = rs.credentials.v

@@ -8,7 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The raw* types hold what the file says, before defaults and the
+// The raw* types hold the values written in the file, before defaults and the
 // environment are applied. Every field remembers whether it was written.
 
 type rawConfig struct {
@@ -50,6 +50,14 @@ type rawAuth struct {
 	roleIDFile   opt[string]
 	secretID     opt[string]
 	secretIDFile opt[string]
+	// secretIDWrapped: secretId or secretIdFile is a wrapping token.
+	secretIDWrapped opt[bool]
+	role            opt[string]
+	jwt             opt[string]
+	jwtFile         opt[string]
+	username        opt[string]
+	password        opt[string]
+	passwordFile    opt[string]
 }
 
 type rawDefaults struct {
@@ -77,6 +85,10 @@ type rawSecret struct {
 	filesNode    *yaml.Node
 	maxStale     opt[time.Duration]
 	onChange     *rawOnChange
+	engine       opt[string]
+	method       opt[string]
+	writeData    []rawParam // "data", the body of a method write request
+	writeNode    *yaml.Node // the data mapping, nil when unset
 }
 
 type rawTemplateEntry struct {
@@ -100,11 +112,11 @@ type rawFile struct {
 
 var (
 	topKeys      = []string{"secretStore", "defaults", "secrets"}
-	authKeys     = []string{"authMethod", "authMount", "namespace", "token", "tokenFile", "roleId", "roleIdFile", "secretId", "secretIdFile"}
+	authKeys     = []string{"authMethod", "authMount", "namespace", "token", "tokenFile", "roleId", "roleIdFile", "secretId", "secretIdFile", "secretIdWrapped", "role", "jwt", "jwtFile", "username", "password", "passwordFile"}
 	tlsKeys      = []string{"tlsCACert", "tlsCAPath", "tlsClientCert", "tlsClientKey", "tlsServerName", "tlsSkipVerify"}
 	storeKeys    = append(append([]string{"address", "credentials", "kvVersion", "mountPath"}, authKeys...), tlsKeys...)
 	defaultsKeys = []string{"mountPath", "kvVersion", "refreshInterval", "mode"}
-	secretKeys   = []string{"name", "key", "path", "mountPath", "kvVersion", "version", "namespace", "credentials", "refreshInterval", "maxStale", "template", "files", "onChange"}
+	secretKeys   = []string{"name", "key", "path", "mountPath", "kvVersion", "version", "namespace", "credentials", "refreshInterval", "maxStale", "template", "files", "onChange", "engine", "method", "data"}
 	fileKeys     = []string{"path", "mode", "owner", "group", "template", "field", "allowEmpty"}
 	templateKeys = []string{"data"}
 )
@@ -209,6 +221,20 @@ func (d *decoder) authField(a *rawAuth, key string, v *yaml.Node, p string) {
 		a.secretID, _ = d.str(v, p)
 	case "secretIdFile":
 		a.secretIDFile, _ = d.str(v, p)
+	case "secretIdWrapped":
+		a.secretIDWrapped, _ = d.boolean(v, p)
+	case "role":
+		a.role, _ = d.str(v, p)
+	case "jwt":
+		a.jwt, _ = d.str(v, p)
+	case "jwtFile":
+		a.jwtFile, _ = d.str(v, p)
+	case "username":
+		a.username, _ = d.str(v, p)
+	case "password":
+		a.password, _ = d.str(v, p)
+	case "passwordFile":
+		a.passwordFile, _ = d.str(v, p)
 	}
 }
 
@@ -278,6 +304,13 @@ func (d *decoder) decodeSecret(n *yaml.Node, path string) rawSecret {
 			s.maxStale, _ = d.duration(v, p)
 		case "onChange":
 			s.onChange = d.decodeOnChange(v, p)
+		case "engine":
+			s.engine, _ = d.str(v, p)
+		case "method":
+			s.method, _ = d.str(v, p)
+		case "data":
+			s.writeNode = v
+			s.writeData = d.decodeWriteData(v, p)
 		}
 	})
 	if !ok && isNull(n) {

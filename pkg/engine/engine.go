@@ -43,7 +43,7 @@ type Options struct {
 	// that logs them itself and rate-limits repeats.
 	QuietFailures bool
 	// Rendering marks a pass whose sink shows files instead of writing
-	// them to their destinations, so logs say "file rendered".
+	// them to their destinations, so its log lines read "file rendered".
 	Rendering bool
 }
 
@@ -51,6 +51,8 @@ type Options struct {
 type Pass struct {
 	opts Options
 	sink sink.Sink
+	// leases is nil outside watch, where every read is a new read.
+	leases *leaseBook
 }
 
 // NewPass prepares a pass that hands rendered files to s.
@@ -78,6 +80,9 @@ type SecretResult struct {
 	Name  string
 	Files []sink.Result
 	Err   error
+	// Expiry is when the data read expires; nil when nothing in it does,
+	// and after a failure.
+	Expiry *Expiry
 }
 
 // Report is the outcome of a pass.
@@ -124,6 +129,7 @@ func (r *Report) Counts() (synced, failed, changed, unchanged int) {
 // readGroup is one read shared by every secret that requests the same data.
 type readGroup struct {
 	credentials string
+	key         string // readKey of every secret of the group
 	req         vault.Request
 	secrets     []int // indexes into the pass's secrets
 }
@@ -134,11 +140,11 @@ func groupReads(secrets []config.Secret) []*readGroup {
 	byKey := map[string]*readGroup{}
 	var groups []*readGroup
 	for i, s := range secrets {
-		req := vault.Request{Mount: s.Mount, Path: s.Path, KVVersion: s.KVVersion, Version: s.Version, Namespace: s.Namespace}
+		req := secretRequest(s)
 		key := readKey(s)
 		g, ok := byKey[key]
 		if !ok {
-			g = &readGroup{credentials: s.Credentials, req: req}
+			g = &readGroup{credentials: s.Credentials, key: key, req: req}
 			byKey[key] = g
 			groups = append(groups, g)
 		}
@@ -151,6 +157,9 @@ func groupReads(secrets []config.Secret) []*readGroup {
 // one read. The KV v2 path normalisation is applied to the key, so that
 // "app" and "data/app" share a read.
 func readKey(s config.Secret) string {
+	if s.Engine == config.EngineGeneric {
+		return genericReadKey(s)
+	}
 	normalised := vault.KVPath(s.Mount, s.Path, s.KVVersion)
 	return s.Credentials + "\x00" + s.Namespace + "\x00" + normalised + "\x00" + s.KVVersion + "\x00" + strconv.Itoa(s.Version)
 }
@@ -222,12 +231,13 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 		names[j] = secrets[i].Name
 	}
 	started := time.Now()
-	secret, err := p.read(ctx, reader, g.req)
+	secret, err := p.fetch(ctx, reader, g, names)
 	p.opts.Observer.ReadDone(names, time.Since(started), err)
 	if err != nil {
 		fail(err, log.ErrorLevel)
 		return true
 	}
+	expiry := p.secretExpiry(secret, names)
 	for _, i := range g.secrets {
 		s := &secrets[i]
 		results, err := p.writeSecret(ctx, s, secret.Data)
@@ -242,6 +252,7 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 			p.opts.Logger.Log(level, "secret failed", "secret", s.Name, "path", s.Path, "err", err)
 			continue
 		}
+		report.Secrets[i].Expiry = expiry
 		for _, r := range results {
 			if r.Changed {
 				if p.opts.Rendering {

@@ -133,9 +133,10 @@ func newCredential(ctx context.Context, name string, store config.Store, client 
 // displayName is the set's name in logs and for the TokenObserver.
 func (c *credential) displayName() string { return credentialName(c.name) }
 
-// canLogin reports whether a new token can be had by logging in, rather
-// than only by reading a token file again.
-func (c *credential) canLogin() bool { return c.auth.Method == config.AuthAppRole }
+// canLogin reports whether a new token can be had by logging in again with
+// the same auth, as every method but token can, rather than only by
+// reading a token file again.
+func (c *credential) canLogin() bool { return c.auth.LogsIn() }
 
 // Read reads with the current session. It fails without a request while
 // the set has no working token.
@@ -602,7 +603,7 @@ func (k *keeper) broken(err error) {
 func (k *keeper) hint() string {
 	switch {
 	case k.c.canLogin():
-		return "check the role id and secret id"
+		return vault.CredentialHint(k.c.auth)
 	case k.c.auth.TokenFile != "":
 		return "write a new token to " + k.c.auth.TokenFile + "; it is read again every few seconds"
 	}

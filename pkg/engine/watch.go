@@ -107,6 +107,7 @@ func NewWatcher(s sink.Sink, opts WatchOptions) *Watcher {
 		Attempts:      1,
 		QuietFailures: true,
 	})
+	pass.leases = newLeaseBook()
 	return &Watcher{
 		opts:    opts,
 		pass:    pass,
@@ -171,6 +172,9 @@ type entry struct {
 	held     bool
 	failures int
 	lastErr  string
+	// expiry is when the data of the last good read expires; nil when
+	// nothing in it does.
+	expiry *Expiry
 }
 
 // connection is the client of one server config with its credential sets.
@@ -351,8 +355,10 @@ func selectDue(entries []*entry, now time.Time, jitter float64) []*entry {
 		if e.running || picked[e] || !keys[readKey(e.secret)] {
 			continue
 		}
+		// Entries whose data expires go with their read at once: they
+		// share its lease or certificate, which a new read replaces.
 		window := time.Duration(2 * jitter * float64(e.secret.Refresh))
-		if e.next.Before(now.Add(window)) {
+		if e.next.Before(now.Add(window)) || e.expiry != nil {
 			due = append(due, e)
 		}
 	}
@@ -462,7 +468,8 @@ func (w *Watcher) applyRound(st *state, r roundDone) {
 			}
 			e.failures = 0
 			e.lastErr = ""
-			e.next = now.Add(jittered(e.secret.Refresh, w.opts.Jitter, rand.Float64()))
+			e.expiry = res.Expiry
+			e.next = nextRefresh(now, e.secret.Refresh, e.expiry, w.opts.Jitter, rand.Float64)
 			continue
 		}
 		e.failures++
@@ -592,6 +599,8 @@ func (w *Watcher) apply(st *state, cfg *config.Config) {
 		go closeConnection(old)
 		w.breaker.Success()
 		restartAll = true
+		// Leases belong to the tokens of the old connection.
+		w.pass.leases.keep(func(string) bool { return false })
 	}
 
 	if w.opts.Reloading != nil {
@@ -632,6 +641,7 @@ func (w *Watcher) apply(st *state, cfg *config.Config) {
 	}
 	st.entries = entries
 	w.dropUnusedCredentials(st)
+	w.pass.leases.keep(func(key string) bool { return readKeyUsed(st.entries, key) })
 	w.opts.Logger.Info("config applied", "file", cfg.File, "secrets", len(entries),
 		"added", added, "removed", removed, "restarted", changed, "unchanged", len(unchanged))
 }

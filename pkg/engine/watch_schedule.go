@@ -36,6 +36,20 @@ func jittered(d time.Duration, frac, rnd float64) time.Duration {
 	return d + time.Duration(offset)
 }
 
+// nextRefresh returns when a secret read at now is due again: after its
+// refresh interval, or at two thirds of the lifetime of its data when that
+// comes first (see Expiry). Both are varied by jitter, and rnd returns a
+// uniform random number in [0, 1).
+func nextRefresh(now time.Time, refresh time.Duration, expiry *Expiry, jitter float64, rnd func() float64) time.Time {
+	next := now.Add(jittered(refresh, jitter, rnd()))
+	if expiry != nil {
+		if at := expiry.refreshAt(jitter, rnd()); at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
 // backoff is a capped exponential delay with jitter, as retry-go's
 // BackOffDelay combined with a random delay: attempt n waits between half
 // and all of min(max, base·2^(n-1)), so the delay never exceeds max.

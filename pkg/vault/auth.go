@@ -19,13 +19,15 @@ type Session struct {
 	token     string
 	namespace string // namespace of the login and of token calls
 	loggedIn  bool   // the token came from a login, so this process owns it
+	leased    bool   // a read obtained a lease; guarded by infoMu
 
 	infoMu sync.Mutex
 	info   TokenInfo
 }
 
 // Login obtains a token for the credential set: it checks a given token
-// with a lookup, or logs in with AppRole. A rejected token or login is an
+// with a lookup, or logs in with the set's method (login.go). Credentials
+// in files are read again at each call. A rejected token or login is an
 // *Error of KindAuth. namespace is the namespace the credentials belong to.
 func (c *Client) Login(ctx context.Context, auth config.Auth, namespace string) (*Session, error) {
 	s := &Session{client: c, name: auth.Name, namespace: namespace}
@@ -41,32 +43,10 @@ func (c *Client) Login(ctx context.Context, auth config.Auth, namespace string) 
 			return nil, authError(err, "the token is invalid or expired; check VAULT_TOKEN, token or tokenFile")
 		}
 		s.info = lookupInfo(resp.Data, time.Now())
-	case config.AuthAppRole:
-		roleID, err := readCredential(auth.RoleID, auth.RoleIDFile, "role id")
-		if err != nil {
+	default:
+		if err := c.logIn(ctx, s, auth); err != nil {
 			return nil, err
 		}
-		body := map[string]any{"role_id": roleID}
-		if auth.SecretID != "" || auth.SecretIDFile != "" {
-			secretID, err := readCredential(auth.SecretID, auth.SecretIDFile, "secret id")
-			if err != nil {
-				return nil, err
-			}
-			body["secret_id"] = secretID
-		}
-		op := fmt.Sprintf("log in with approle at auth/%s", auth.Mount)
-		resp, err := c.do(ctx, op, "PUT", "auth/"+auth.Mount+"/login", "", namespace, body, nil)
-		if err != nil {
-			return nil, authError(err, "check the role id, the secret id and authMount")
-		}
-		if resp.Auth == nil || resp.Auth.ClientToken == "" {
-			return nil, &Error{Kind: KindAuth, Op: op, Address: c.Address(), Err: errors.New("the login response contains no token")}
-		}
-		s.token = resp.Auth.ClientToken
-		s.loggedIn = true
-		s.info = loginInfo(resp.Auth.LeaseDuration, resp.Auth.Renewable, time.Now())
-	default:
-		return nil, fmt.Errorf("auth method %q is not supported", auth.Method)
 	}
 	return s, nil
 }
@@ -137,8 +117,10 @@ func (s *Session) Name() string { return s.name }
 
 // Revoke revokes the session's token when this process obtained it by
 // logging in; a token that was given to the process is never revoked.
+// Neither is a token that obtained a lease (HasLeases), because Vault
+// revokes a token's leases with it, and the files still hold the secrets.
 func (s *Session) Revoke(ctx context.Context) error {
-	if !s.loggedIn {
+	if !s.loggedIn || s.HasLeases() {
 		return nil
 	}
 	_, err := s.client.do(ctx, "revoke token", "PUT", "auth/token/revoke-self", s.token, s.namespace, nil, nil)

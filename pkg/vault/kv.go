@@ -18,11 +18,20 @@ type Request struct {
 	KVVersion string // config.KVv1, config.KVv2 or config.KVAuto
 	Version   int    // KV v2 version; 0 for the latest
 	Namespace string
+	// Engine is config.EngineGeneric to send the request to Mount/Path as
+	// written; "" or config.EngineKV reads a KV secret.
+	Engine string
+	// Method and Data are the request of engine generic: config.MethodWrite
+	// sends a PUT with Data as the JSON body, anything else a GET.
+	Method string
+	Data   map[string]any
 }
 
 // Secret is the data of one secret read.
 type Secret struct {
 	Data map[string]any
+	// Lease is the lease of the response, nil when it has no lease id.
+	Lease *Lease
 }
 
 // KVPath returns the API path of a KV secret. For KV v2 the data/ segment is
@@ -41,8 +50,12 @@ func KVPath(mount, path, kvVersion string) string {
 	return mount + "/data/" + path
 }
 
-// Read reads one KV secret and returns its fields.
+// Read reads one secret and returns its fields: a KV secret, or with
+// engine generic the data of the response at the path as written.
 func (s *Session) Read(ctx context.Context, req Request) (*Secret, error) {
+	if req.Engine == config.EngineGeneric {
+		return s.readGeneric(ctx, req)
+	}
 	version := req.KVVersion
 	if version == config.KVAuto {
 		v, err := s.mountVersion(ctx, req.Mount, req.Namespace)
