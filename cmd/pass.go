@@ -62,7 +62,7 @@ func runPass(ctx context.Context, cfg *config.Config, secrets []config.Secret, o
 	// of its own.
 	revokeCtx, cancelRevoke := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelRevoke()
-	for _, err := range sessions.Revoke(revokeCtx) {
+	for _, err := range sessions.Revoke(revokeCtx, logger) {
 		logger.Warn("token not revoked", "err", err)
 	}
 	return report, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/charmbracelet/log"
+
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/vault"
 )
@@ -61,9 +63,13 @@ func (p *Pass) login(ctx context.Context, client *vault.Client, auth config.Auth
 
 // Revoke revokes the tokens that this process obtained by logging in. A
 // token the process was given is left alone.
-func (s *Sessions) Revoke(ctx context.Context) []error {
+func (s *Sessions) Revoke(ctx context.Context, logger *log.Logger) []error {
 	var errs []error
 	for _, session := range s.opened {
+		if session.LoggedIn() && session.HasLeases() {
+			logger.Info("token kept, it holds leases that revoking it would end", "credentials", credentialName(session.Name()))
+			continue
+		}
 		if err := session.Revoke(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("revoke token of credentials %s: %w", credentialName(session.Name()), err))
 		}

@@ -279,6 +279,10 @@ func (c *credential) revoke(ref *sessionRef) {
 		c.logger.Warn("token not revoked", "credentials", c.displayName(), "err", err)
 		return
 	}
+	if ref.session.HasLeases() {
+		c.logger.Debug("token kept, it holds leases that revoking it would end", "credentials", c.displayName())
+		return
+	}
 	c.logger.Debug("token revoked", "credentials", c.displayName())
 }
 
