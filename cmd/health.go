@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -206,6 +207,8 @@ type statusWriter struct {
 	logger  *log.Logger
 	mu      sync.Mutex
 	failing bool
+	// written is the state of the status last written, without its times.
+	written string
 }
 
 func newStatusWriter(path string, logger *log.Logger) *statusWriter {
@@ -219,7 +222,41 @@ func (w *statusWriter) write(s status.Status) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.writeLocked(s)
+}
+
+// writeRound writes s after a watch round, but only when a secret's state,
+// error or file counts changed. Rounds where nothing changed then cause no
+// disk write, and isready judges staleness from the times and maxStale
+// stored by the last write, at the time it runs.
+func (w *statusWriter) writeRound(s status.Status) {
+	if w.path == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if stateOf(s) == w.written {
+		return
+	}
+	w.writeLocked(s)
+}
+
+// stateOf describes s without its times, to tell a changed status from
+// one where only the times moved.
+func stateOf(s status.Status) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %t %q\n", s.PID, s.Finished, s.TokenError)
+	for _, sec := range s.Secrets {
+		fmt.Fprintf(&b, "%q %s %q %d %d %t %g\n", sec.Name, sec.State, sec.LastError, sec.Files, sec.ChangedFiles, sec.Stale, sec.MaxStaleSeconds)
+	}
+	return b.String()
+}
+
+func (w *statusWriter) writeLocked(s status.Status) {
 	err := status.WriteFile(w.path, s)
+	if err == nil {
+		w.written = stateOf(s)
+	}
 	switch {
 	case err != nil && !w.failing:
 		w.failing = true

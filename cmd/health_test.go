@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,42 @@ func TestStatusWriterOff(t *testing.T) {
 	newStatusWriter("", log.New(&logs)).write(status.NewTracker(status.CommandWatch).Snapshot())
 	if logs.Len() != 0 {
 		t.Errorf("a writer with no path logged:\n%s", logs.String())
+	}
+}
+
+func TestStatusWriterSkipsRoundsWithoutChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status.json")
+	w := newStatusWriter(path, log.New(io.Discard))
+	first := status.Status{PID: 1, Command: status.CommandWatch, Secrets: []status.SecretStatus{{Name: "db", State: status.StateSynced, Files: 1, LastSuccess: time.Unix(100, 0)}}}
+	w.writeRound(first)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("first round not written: %v", err)
+	}
+
+	// Only the times moved: no write.
+	same := first
+	same.Secrets = []status.SecretStatus{first.Secrets[0]}
+	same.Secrets[0].LastSuccess = time.Unix(200, 0)
+	same.UpdatedAt = time.Unix(200, 0)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	w.writeRound(same)
+	if _, err := os.Stat(path); err == nil {
+		t.Errorf("a round with only new times was written")
+	}
+
+	// A state change is written at once.
+	failed := same
+	failed.Secrets = []status.SecretStatus{same.Secrets[0]}
+	failed.Secrets[0].State = status.StateFailed
+	failed.Secrets[0].LastError = "read secret/data/db: 503 Service Unavailable"
+	w.writeRound(failed)
+	got, err := status.ReadFile(path)
+	if err != nil {
+		t.Fatalf("changed round not written: %v", err)
+	}
+	if got.Secrets[0].State != status.StateFailed {
+		t.Errorf("state = %s, want failed", got.Secrets[0].State)
 	}
 }

@@ -165,7 +165,7 @@ func runWatch(c *cobra.Command, root *rootOptions) error {
 		Tokens:       tokens,
 		Hooks:        hooks,
 		RoundTimeout: opts.timeout,
-		RoundDone:    func() { statusOut.write(tracker.Snapshot()) },
+		RoundDone:    func() { statusOut.writeRound(tracker.Snapshot()) },
 		Reloading: func(next *config.Config) {
 			previous := running.swap(next)
 			setHealthSecrets(tracker, m, next.Secrets)
