@@ -241,13 +241,15 @@ func (w *statusWriter) writeRound(s status.Status) {
 	w.writeLocked(s)
 }
 
-// stateOf describes s without its times, to tell a changed status from
-// one where only the times moved.
+// stateOf describes s without its times and changed-file counts, to tell a
+// changed status from one where only those moved. Otherwise every secret's
+// first unchanged round after the first pass (changed files 1, then 0)
+// would rewrite the file once per secret.
 func stateOf(s status.Status) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %t %q\n", s.PID, s.Finished, s.TokenError)
 	for _, sec := range s.Secrets {
-		fmt.Fprintf(&b, "%q %s %q %d %d %t %g\n", sec.Name, sec.State, sec.LastError, sec.Files, sec.ChangedFiles, sec.Stale, sec.MaxStaleSeconds)
+		fmt.Fprintf(&b, "%q %s %q %d %t %g\n", sec.Name, sec.State, sec.LastError, sec.Files, sec.Stale, sec.MaxStaleSeconds)
 	}
 	return b.String()
 }

@@ -62,7 +62,9 @@ type SecretStatus struct {
 	// Files is the number of files the secret writes.
 	Files int `json:"files"`
 	// ChangedFiles is the number of files written in the last pass, not
-	// counting files whose content, mode and owner already matched.
+	// counting files whose content, mode and owner already matched. watch
+	// rewrites the file only when a state changes, so there it is the
+	// count of the last round that was written.
 	ChangedFiles int `json:"changedFiles"`
 	// Stale is true when the secret has failed for longer than
 	// MaxStaleSeconds since its last success, judged when the snapshot
