@@ -93,33 +93,7 @@ func isTempName(name string) bool {
 // A Write in progress in one of these folders would lose its temporary
 // file, so call RemoveStaleTemp before any writer starts.
 func RemoveStaleTemp(dirs []string) (removed []string, err error) {
-	var errs []error
-	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list folder %s: %w", dir, stripPath(err)))
-			continue
-		}
-		for _, entry := range entries {
-			if !entry.Type().IsRegular() || !isTempName(entry.Name()) {
-				continue
-			}
-			path := filepath.Join(dir, entry.Name())
-			err := os.Remove(path)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("remove stale temporary file %s: %w", path, stripPath(err)))
-				continue
-			}
-			removed = append(removed, path)
-		}
-	}
-	return removed, errors.Join(errs...)
+	return removeTemp(dirs, false, func(string, string) bool { return true })
 }
 
 // RemoveStaleTempFor removes the temporary files that a crashed Write left
@@ -138,10 +112,20 @@ func RemoveStaleTempFor(destinations []string) (removed []string, err error) {
 		}
 		byDir[dir]["."+truncateName(base, maxTempBaseLen)+tempInfix] = true
 	}
+	return removeTemp(dirs, true, func(dir, name string) bool {
+		return byDir[dir][name[:len(name)-len(tempSuffix)-tempRandomLen]]
+	})
+}
+
+// removeTemp removes the regular files in dirs that have the temporary name
+// form and that match accepts. Missing folders are skipped, and so are paths
+// whose parent is not a folder when skipNotDir is set. A failure on one
+// folder or file does not stop the others.
+func removeTemp(dirs []string, skipNotDir bool, match func(dir, name string) bool) (removed []string, err error) {
 	var errs []error
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || (skipNotDir && errors.Is(err, syscall.ENOTDIR)) {
 			continue
 		}
 		if err != nil {
@@ -150,15 +134,15 @@ func RemoveStaleTempFor(destinations []string) (removed []string, err error) {
 		}
 		for _, entry := range entries {
 			name := entry.Name()
-			if !entry.Type().IsRegular() || !isTempName(name) {
-				continue
-			}
-			prefix := name[:len(name)-len(tempSuffix)-tempRandomLen]
-			if !byDir[dir][prefix] {
+			if !entry.Type().IsRegular() || !isTempName(name) || !match(dir, name) {
 				continue
 			}
 			path := filepath.Join(dir, name)
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			err := os.Remove(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("remove stale temporary file %s: %w", path, stripPath(err)))
 				continue
 			}
