@@ -21,7 +21,7 @@ type recordedRequest struct {
 
 // recordingProxy forwards to the dev server and records the path and the
 // X-Vault-Namespace header of each request. Vault's open-source server
-// ignores the header, so the same secrets answer in every namespace.
+// ignores the header, so the same secrets are returned in every namespace.
 func recordingProxy(t *testing.T, s *vaulttest.Server) (string, func() []recordedRequest) {
 	t.Helper()
 	target, err := url.Parse(s.Addr)

@@ -29,7 +29,7 @@ var sensitiveName = regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSWORD|PASSWD|CREDEN
 // the error about that place.
 //
 // It also hides the terminal from the logging library, which otherwise
-// queries a terminal for its colours and waits seconds for an answer that
+// queries a terminal for its colours and waits seconds for a reply that
 // some terminals never send.
 type redactor struct {
 	w      io.Writer

@@ -11,7 +11,7 @@ import (
 // DefaultHookTimeout bounds an onChange command that sets no timeout.
 const DefaultHookTimeout = 30 * time.Second
 
-// OnChange is what runs when a secret's files change: a command, a signal
+// OnChange is the action taken when a secret's files change: a command, a signal
 // to a process, or both. The changed paths reach a command in the
 // SECRETS_SYNC_CHANGED_FILES variable, never the values.
 type OnChange struct {

@@ -20,7 +20,7 @@ import (
 )
 
 // requestTimeout bounds one request, so a server that accepts a connection
-// and never answers does not hold a read for the whole pass.
+// and never responds does not hold a read for the whole pass.
 const requestTimeout = 30 * time.Second
 
 // Options tune a Client.
