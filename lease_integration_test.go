@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -86,34 +87,52 @@ func parseKeyPair(certPEM, keyPEM []byte) (keyPair, bool, error) {
 	return pair, public.Equal(key.Public()), nil
 }
 
-// readSeparatePair reads cert and key files and parses them. The two files
-// are renamed into place one after the other, so a read between the two
-// renames can see one new file and one old. A mismatch is read again
-// every 5ms, and only one that lasts 200ms, far longer than one step of
-// renames, fails the test. It returns the number of reads that saw a
-// mismatch.
-func readSeparatePair(t *testing.T, certPath, keyPath string) (keyPair, int) {
+// readLinkedPair reads the certificate and key of the current version in
+// dir, a folder of layout linked: it follows ..data once and reads both
+// files from the version folder it names, which is what every reader sees
+// at that moment. ok is false when that version was replaced and removed
+// while being read.
+func readLinkedPair(t *testing.T, dir string) (pair keyPair, ok bool) {
 	t.Helper()
-	mismatches := 0
-	deadline := time.Now().Add(200 * time.Millisecond)
+	version, err := os.Readlink(filepath.Join(dir, "..data"))
+	if err != nil {
+		t.Errorf("read the ..data link: %v", err)
+		return keyPair{}, false
+	}
+	certPEM, certErr := os.ReadFile(filepath.Join(dir, version, "cert.pem"))
+	keyPEM, keyErr := os.ReadFile(filepath.Join(dir, version, "key.pem"))
+	if errors.Is(certErr, fs.ErrNotExist) || errors.Is(keyErr, fs.ErrNotExist) {
+		return keyPair{}, false
+	}
+	if certErr != nil || keyErr != nil {
+		t.Errorf("read the pair of %s: %v, %v", version, certErr, keyErr)
+		return keyPair{}, false
+	}
+	pair, match, err := parseKeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Errorf("parse the pair of %s: %v", version, err)
+		return keyPair{}, false
+	}
+	if !match {
+		t.Errorf("version %s holds a certificate (serial %s) that is not its key's", version, pair.serial)
+	}
+	return pair, true
+}
+
+// checkPairsUntil reads the pair in dir every millisecond until stop is
+// closed, and returns the number of versions it checked.
+func checkPairsUntil(t *testing.T, dir string, stop <-chan struct{}) int {
+	checked := 0
 	for {
-		certPEM, certErr := os.ReadFile(certPath)
-		keyPEM, keyErr := os.ReadFile(keyPath)
-		if certErr != nil || keyErr != nil {
-			t.Fatalf("read the pair: %v, %v", certErr, keyErr)
+		select {
+		case <-stop:
+			return checked
+		default:
 		}
-		pair, match, err := parseKeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatalf("parse %s and %s: %v", certPath, keyPath, err)
+		if _, ok := readLinkedPair(t, dir); ok {
+			checked++
 		}
-		if match {
-			return pair, mismatches
-		}
-		mismatches++
-		if time.Now().After(deadline) {
-			t.Fatalf("%s and %s have not matched for 200ms: the certificate is not the key's", certPath, keyPath)
-		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -132,48 +151,34 @@ secrets:
     method: write
     data: {common_name: app.example.com, ttl: 6s}
     refreshInterval: 1h
+    layout: linked
     files:
-      - {path: out/key.pem, template: "{{ .private_key }}"}
-      - {path: out/cert.pem, template: "{{ .certificate }}"}
-      - {path: out/bundle.pem, template: "{{ .certificate }}\n{{ .private_key }}\n"}
+      - {path: out/tls/key.pem, template: "{{ .private_key }}"}
+      - {path: out/tls/cert.pem, template: "{{ .certificate }}"}
     onChange: {command: ["/bin/sh", "-c", "echo changed >> hooks.log"]}
 `)
 	p := startWatch(t, dir, serverEnv(s), "watch", "-c", cfg)
-	certPath, keyPath := filepath.Join(dir, "out/cert.pem"), filepath.Join(dir, "out/key.pem")
-	bundlePath := filepath.Join(dir, "out/bundle.pem")
+	tlsDir := filepath.Join(dir, "out/tls")
 	waitUntil(t, "the first certificate", func() bool {
-		_, err := os.Stat(bundlePath)
+		_, err := os.Stat(filepath.Join(tlsDir, "cert.pem"))
 		return err == nil
 	})
 
-	// Poll every 100ms until two replacements have been seen. The bundle
-	// is one file, so every read of it must hold a matching pair.
+	// A reader checks every version it finds, all through the test; the
+	// loop below follows the replacements.
+	stop := make(chan struct{})
+	checkedc := make(chan int, 1)
+	go func() { checkedc <- checkPairsUntil(t, tlsDir, stop) }()
+
 	var seen []keyPair
-	transient := 0
 	deadline := time.Now().Add(watchDeadline)
 	for len(seen) < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s with %d certificates seen, want 3", watchDeadline, len(seen))
 		}
-		bundle, err := os.ReadFile(bundlePath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyStart := strings.Index(string(bundle), "-----BEGIN EC PRIVATE KEY")
-		if keyStart < 0 {
-			t.Fatal("bundle.pem has no EC private key after its certificate")
-		}
-		bundlePair, match, err := parseKeyPair(bundle, bundle[keyStart:])
-		if err != nil {
-			t.Fatalf("parse bundle.pem: %v", err)
-		}
-		if !match {
-			t.Fatalf("bundle.pem contains a certificate and a key that do not match (serial %s)", bundlePair.serial)
-		}
-		pair, mismatches := readSeparatePair(t, certPath, keyPath)
-		transient += mismatches
+		pair, ok := readLinkedPair(t, tlsDir)
 		now := time.Now()
-		if len(seen) == 0 || pair.serial.Cmp(seen[len(seen)-1].serial) != 0 {
+		if ok && (len(seen) == 0 || pair.serial.Cmp(seen[len(seen)-1].serial) != 0) {
 			if len(seen) > 0 {
 				previous := seen[len(seen)-1]
 				if !now.Before(previous.notAfter) {
@@ -185,7 +190,18 @@ secrets:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("reads of cert.pem and key.pem between two renames: %d", transient)
+	close(stop)
+	checked := <-checkedc
+	if checked < 100 {
+		t.Errorf("the reader checked %d versions of the pair, too few to show anything", checked)
+	}
+	t.Logf("pairs checked while certificates were replaced: %d", checked)
+
+	for _, name := range []string{"cert.pem", "key.pem"} {
+		if target, err := os.Readlink(filepath.Join(tlsDir, name)); err != nil || target != "..data/"+name {
+			t.Errorf("%s is a link to %q (%v), want ..data/%s", name, target, err, name)
+		}
+	}
 
 	hooks := filepath.Join(dir, "hooks.log")
 	waitUntil(t, "one hook run per certificate", func() bool { return countLines(t, hooks, "changed") >= len(seen) })

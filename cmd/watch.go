@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -213,6 +214,10 @@ func removeStaleTempFiles(cfg *config.Config, logger *log.Logger) {
 	for _, s := range cfg.Secrets {
 		for _, f := range s.Files {
 			paths = append(paths, f.Path)
+		}
+		if s.Layout == config.LayoutLinked && len(s.Files) > 0 {
+			// The link that switches versions has a temporary name too.
+			paths = append(paths, filepath.Join(filepath.Dir(s.Files[0].Path), sink.DataLinkName))
 		}
 	}
 	removed, err := sink.RemoveStaleTempFor(paths)

@@ -169,7 +169,9 @@ type Secret struct {
 	MaxStale time.Duration
 	OnChange *OnChange // nil when nothing runs on a change
 	Files    []File
-	Pos      Position
+	// Layout is LayoutFiles or LayoutLinked: how the files sit on disk.
+	Layout string
+	Pos    Position
 }
 
 // File is one destination of a secret.

@@ -145,6 +145,9 @@ type resolver struct {
 	// templates maps each template text parsed so far to its template,
 	// which later files with the same text share through Rename.
 	templates map[string]*template.Template
+	// linkedDirs maps each folder that holds a secret of layout linked to
+	// the path of that secret, such as secrets[2].
+	linkedDirs map[string]string
 }
 
 func (r *resolver) resolve() {
@@ -438,6 +441,7 @@ func (r *resolver) resolveSecrets() {
 	// other errors, so that one run reports every clash.
 	names := map[string]string{}
 	r.dests = map[string]string{}
+	r.linkedDirs = map[string]string{}
 	for _, rs := range raw.secrets {
 		s, ok := r.resolveSecret(rs)
 		if s.Name != "" {
@@ -533,6 +537,7 @@ func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
 	s.MaxStale = rs.maxStale.v
 	s.OnChange = r.resolveOnChange(rs.onChange)
 	s.Files = r.resolveFiles(rs, d.mode.or(DefaultMode))
+	r.resolveLayout(rs, &s)
 	return s, len(r.problems.Errors()) == before
 }
 

@@ -89,6 +89,7 @@ type rawSecret struct {
 	method       opt[string]
 	writeData    []rawParam // "data", the body of a method write request
 	writeNode    *yaml.Node // the data mapping, nil when unset
+	layout       opt[string]
 }
 
 type rawTemplateEntry struct {
@@ -116,7 +117,7 @@ var (
 	tlsKeys      = []string{"tlsCACert", "tlsCAPath", "tlsClientCert", "tlsClientKey", "tlsServerName", "tlsSkipVerify"}
 	storeKeys    = append(append([]string{"address", "credentials", "kvVersion", "mountPath"}, authKeys...), tlsKeys...)
 	defaultsKeys = []string{"mountPath", "kvVersion", "refreshInterval", "mode"}
-	secretKeys   = []string{"name", "key", "path", "mountPath", "kvVersion", "version", "namespace", "credentials", "refreshInterval", "maxStale", "template", "files", "onChange", "engine", "method", "data"}
+	secretKeys   = []string{"name", "key", "path", "mountPath", "kvVersion", "version", "namespace", "credentials", "refreshInterval", "maxStale", "template", "files", "onChange", "engine", "method", "data", "layout"}
 	fileKeys     = []string{"path", "mode", "owner", "group", "template", "field", "allowEmpty"}
 	templateKeys = []string{"data"}
 )
@@ -311,6 +312,8 @@ func (d *decoder) decodeSecret(n *yaml.Node, path string) rawSecret {
 		case "data":
 			s.writeNode = v
 			s.writeData = d.decodeWriteData(v, p)
+		case "layout":
+			s.layout, _ = d.str(v, p)
 		}
 	})
 	if !ok && isNull(n) {

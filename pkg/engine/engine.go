@@ -351,6 +351,7 @@ func (p *Pass) writeSecret(ctx context.Context, s *config.Secret, data map[strin
 			UID:        f.UID,
 			GID:        f.GID,
 			AllowEmpty: f.AllowEmpty,
+			Linked:     s.Layout == config.LayoutLinked,
 		})
 	}
 	return p.sink.Write(ctx, s.Name, files)

@@ -28,6 +28,11 @@ import (
 // A destination that is a symbolic link, device or other non-regular file is
 // replaced by the rename. The target of a symbolic link is never written.
 //
+// Files marked [File.Linked] are instead written in the linked layout, in
+// which the files of a call share one folder and change together: they are
+// links into a version folder, and one rename switches every file to the
+// next version.
+//
 // Disk is safe for concurrent Write calls that name different destinations.
 type Disk struct {
 	ops fileOps
@@ -88,6 +93,9 @@ func (d *Disk) writeFiles(files []File) ([]Result, error) {
 	}
 	if err := validateFiles(files); err != nil {
 		return nil, err
+	}
+	if files[0].Linked {
+		return d.writeLinked(files)
 	}
 
 	results := make([]Result, len(files))
@@ -160,6 +168,9 @@ func validateFiles(files []File) error {
 		case file.UID < -1 || file.GID < -1:
 			return newWriteError("write", file.Path,
 				fmt.Errorf("invalid uid %d or gid %d, expected -1 (do not set) or an id of at least 0", file.UID, file.GID))
+		}
+		if file.Linked != files[0].Linked {
+			return newWriteError("write", file.Path, errors.New("some files of one write are linked and others are not"))
 		}
 		if seen == nil {
 			continue

@@ -72,8 +72,8 @@ func writeExisting(t *testing.T, path, content string, mode fs.FileMode) {
 	}
 }
 
-// tempFilesIn lists the names in dir that have the temporary file form.
-func tempFilesIn(t *testing.T, dir string) []string {
+// namesIn lists the names in dir for which keep returns true.
+func namesIn(t *testing.T, dir string, keep func(name string) bool) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -81,11 +81,19 @@ func tempFilesIn(t *testing.T, dir string) []string {
 	}
 	var names []string
 	for _, entry := range entries {
-		if isTempName(entry.Name()) || strings.Contains(entry.Name(), tempInfix) {
+		if keep(entry.Name()) {
 			names = append(names, entry.Name())
 		}
 	}
 	return names
+}
+
+// tempFilesIn lists the names in dir that have the temporary file form.
+func tempFilesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	return namesIn(t, dir, func(name string) bool {
+		return isTempName(name) || strings.Contains(name, tempInfix)
+	})
 }
 
 func assertNoTempFiles(t *testing.T, dirs ...string) {

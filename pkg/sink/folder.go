@@ -50,6 +50,7 @@ func (s *Folder) Write(ctx context.Context, secret string, files []File) ([]Resu
 			return nil, err
 		}
 		file.Path = path
+		file.Linked = false // plain files are easier to inspect
 		placed[i] = file
 	}
 	return s.disk.writeFiles(placed)

@@ -17,6 +17,10 @@ type File struct {
 	Mode       fs.FileMode // permission bits only, e.g. 0600
 	UID, GID   int         // -1 means "do not set"
 	AllowEmpty bool        // permits empty Content to replace a non-empty file
+	// Linked makes [Disk] write the files of the call in the linked
+	// layout, all in one folder and replaced together. It must be the same
+	// for every file of a call. [Folder] and [Stream] ignore it.
+	Linked bool
 }
 
 // Result is the outcome for one file of a Write call.
@@ -35,7 +39,7 @@ type Sink interface {
 // WriteError is a failure to write one destination file.
 type WriteError struct {
 	Path string // destination file
-	Op   string // step that failed: "stat", "write", "chmod", "chown", "rename" or "sync"
+	Op   string // step that failed: "stat", "write", "chmod", "chown", "rename", "sync" or "remove"
 	Err  error
 }
 

@@ -72,21 +72,28 @@ func isTempName(name string) bool {
 	if !ok || len(rest) < tempRandomLen {
 		return false
 	}
-	random := rest[len(rest)-tempRandomLen:]
-	for i := range len(random) {
-		c := random[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
+	if !isLowerHex(rest[len(rest)-tempRandomLen:]) {
+		return false
 	}
 	rest, ok = strings.CutSuffix(rest[:len(rest)-tempRandomLen], tempInfix)
 	// What remains is "." and the non-empty destination name.
 	return ok && len(rest) >= 2 && rest[0] == '.'
 }
 
+// isLowerHex reports whether s is made only of lower-case hex digits.
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // RemoveStaleTemp removes the temporary files that a crashed Write left in
-// dirs. It removes only regular files whose name has the form that
-// [Disk] uses, skips folders that do not exist, and returns the paths it
+// dirs. It removes only regular files and links whose name has the form
+// that [Disk] uses, skips folders that do not exist, and returns the paths it
 // removed. A failure on one folder or file does not stop the others, and all
 // failures are joined into err.
 //
@@ -117,7 +124,7 @@ func RemoveStaleTempFor(destinations []string) (removed []string, err error) {
 	})
 }
 
-// removeTemp removes the regular files in dirs that have the temporary name
+// removeTemp removes the regular files and links in dirs that have the temporary name
 // form and that match accepts. Missing folders are skipped, and so are paths
 // whose parent is not a folder when skipNotDir is set. A failure on one
 // folder or file does not stop the others.
@@ -134,7 +141,10 @@ func removeTemp(dirs []string, skipNotDir bool, match func(dir, name string) boo
 		}
 		for _, entry := range entries {
 			name := entry.Name()
-			if !entry.Type().IsRegular() || !isTempName(name) || !match(dir, name) {
+			// A temporary file is a regular file, or a link made for the
+			// linked layout.
+			kind := entry.Type()
+			if (!kind.IsRegular() && kind&fs.ModeSymlink == 0) || !isTempName(name) || !match(dir, name) {
 				continue
 			}
 			path := filepath.Join(dir, name)

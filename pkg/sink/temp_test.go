@@ -87,11 +87,14 @@ func TestRemoveStaleTemp(t *testing.T) {
 	if err := os.Mkdir(folder, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// A link with the temporary name is a leftover of the linked layout;
+	// removing it leaves its target alone.
 	link := filepath.Join(dir, ".l.secrets-sync-0123456789abcdef.tmp")
 	if err := os.Symlink(kept[0], link); err != nil {
 		t.Fatal(err)
 	}
-	kept = append(kept, folder, link)
+	stale = append(stale, link)
+	kept = append(kept, folder)
 
 	removed, err := RemoveStaleTemp([]string{dir, filepath.Join(dir, "missing"), other})
 	if err != nil {

@@ -1,0 +1,58 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// Layouts of a secret's files on disk. LayoutFiles writes each file in its
+// place, replacing one file after another. LayoutLinked keeps all files of
+// the secret in one folder as links into a version folder, so one rename
+// replaces them all at once, as in a Kubernetes secret volume.
+const (
+	LayoutFiles  = "files"
+	LayoutLinked = "linked"
+)
+
+// linkedReserved starts the names that the linked layout uses itself:
+// ..data and the version folders.
+const linkedReserved = ".."
+
+// resolveLayout sets s.Layout and checks that the files of a linked secret
+// can share one folder that no other linked secret uses.
+func (r *resolver) resolveLayout(rs rawSecret, s *Secret) {
+	p := joinPath(rs.path, "layout")
+	switch strings.ToLower(strings.TrimSpace(rs.layout.v)) {
+	case "", LayoutFiles:
+		s.Layout = LayoutFiles
+		return
+	case LayoutLinked:
+		s.Layout = LayoutLinked
+	default:
+		r.errorf(rs.layout.node, p, "layout %q is not supported; use files (the default) or linked (all files in one folder, replaced together)", rs.layout.v)
+		return
+	}
+	if len(s.Files) == 0 {
+		return
+	}
+
+	dir := filepath.Dir(s.Files[0].Path)
+	for _, f := range s.Files {
+		if other := filepath.Dir(f.Path); other != dir {
+			r.errorf(rs.layout.node, p, "layout linked keeps every file of a secret in one folder, but %s is in %s and %s is in %s; move the files into one folder, or remove layout",
+				s.Files[0].Dest, dir, f.Dest, other)
+			return
+		}
+		if strings.HasPrefix(filepath.Base(f.Path), linkedReserved) {
+			r.errorf(rs.layout.node, p, "layout linked uses the names starting with %q in %s for itself, so the file %s cannot have that name; rename it",
+				linkedReserved, dir, f.Dest)
+			return
+		}
+	}
+	if prev, ok := r.linkedDirs[dir]; ok {
+		r.errorf(rs.layout.node, p, "folder %s already holds the linked files of %s, and each folder has room for one linked secret; give this secret its own folder",
+			dir, prev)
+		return
+	}
+	r.linkedDirs[dir] = rs.path
+}

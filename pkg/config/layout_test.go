@@ -1,0 +1,83 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// linkedSecrets returns a config whose secrets each have the given files
+// (YAML lines under files:) and layout linked.
+func linkedSecrets(files ...string) string {
+	var b strings.Builder
+	b.WriteString("secretStore:\n  address: http://127.0.0.1:8200\n  token: t\nsecrets:\n")
+	for i, f := range files {
+		b.WriteString("  - name: s" + string(rune('a'+i)) + "\n    key: app/s\n    layout: linked\n    files:\n" + f)
+	}
+	return b.String()
+}
+
+func TestLayoutDefaultsToFiles(t *testing.T) {
+	s := mustParse(t, minimal, envOf("VAULT_TOKEN", "t")).Secrets[0]
+	if s.Layout != LayoutFiles {
+		t.Errorf("Layout = %q, want %q", s.Layout, LayoutFiles)
+	}
+}
+
+func TestLayoutLinked(t *testing.T) {
+	text := linkedSecrets("      - {path: /run/web/tls.key, field: key}\n      - {path: /run/web/tls.crt, field: crt}\n")
+	text = strings.Replace(text, "layout: linked", "layout: ' Linked '", 1)
+	s := mustParse(t, text, nil).Secrets[0]
+	if s.Layout != LayoutLinked {
+		t.Errorf("Layout = %q, want %q", s.Layout, LayoutLinked)
+	}
+}
+
+func TestLayoutProblems(t *testing.T) {
+	cases := []struct {
+		name, text, message string
+	}{
+		{
+			"unknown layout",
+			strings.Replace(withSecretKeys("    layout: symlinks\n"), "${VAULT_TOKEN}", "t", 1),
+			`layout "symlinks" is not supported; use files (the default) or linked`,
+		},
+		{
+			"two folders",
+			linkedSecrets("      - {path: /run/web/tls.key, field: key}\n      - {path: /run/other/tls.crt, field: crt}\n"),
+			"/run/web/tls.key is in /run/web and /run/other/tls.crt is in /run/other",
+		},
+		{
+			"reserved name",
+			linkedSecrets("      - {path: /run/web/..data, field: key}\n"),
+			`uses the names starting with ".." in /run/web for itself, so the file /run/web/..data cannot have that name`,
+		},
+		{
+			"shared folder",
+			linkedSecrets("      - {path: /run/web/a, field: a}\n", "      - {path: /run/web/b, field: b}\n"),
+			"folder /run/web already holds the linked files of secrets[0]",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, problems := parseText(t, c.text, nil)
+			path := "secrets[0].layout"
+			if c.name == "shared folder" {
+				path = "secrets[1].layout"
+			}
+			assertProblem(t, problems, path, c.message)
+		})
+	}
+}
+
+func TestSchemaLayout(t *testing.T) {
+	schema := compileSchema(t)
+	for _, layout := range []string{"files", "linked", "Linked", "'${LAYOUT}'"} {
+		text := "secrets: [{name: a, key: b, layout: " + layout + ", files: [{path: /x}]}]\n"
+		if err := schema.Validate(yamlInstance(t, []byte(text))); err != nil {
+			t.Errorf("schema rejects layout %s: %v", layout, err)
+		}
+	}
+	if err := schema.Validate(yamlInstance(t, []byte("secrets: [{name: a, key: b, layout: folder, files: [{path: /x}]}]\n"))); err == nil {
+		t.Error("schema accepts layout: folder")
+	}
+}
