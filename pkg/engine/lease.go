@@ -242,7 +242,7 @@ func genericReadKey(s config.Secret) string {
 // readKeyUsed reports whether an entry that is still scheduled reads key.
 func readKeyUsed(entries []*entry, key string) bool {
 	for _, e := range entries {
-		if readKey(e.secret) == key {
+		if e.readKey() == key {
 			return true
 		}
 	}

@@ -162,7 +162,9 @@ type credentialRestored struct {
 // entry is the schedule of one secret. Only the watcher's goroutine
 // touches it.
 type entry struct {
-	secret  config.Secret
+	secret config.Secret
+	// key is the read key of secret, computed on first use; "" until then.
+	key     string
 	gen     int // counts restarts, so results of an earlier config are dropped
 	next    time.Time
 	running bool
@@ -334,25 +336,40 @@ func (w *Watcher) holdDue(st *state) {
 	}
 }
 
+// readKey returns the read key of the entry's secret.
+func (e *entry) readKey() string {
+	if e.key == "" {
+		e.key = readKey(e.secret)
+	}
+	return e.key
+}
+
+// earlyShare is how early a secret may be read, as a share of its jitter:
+// with the default jitter of 10%, 1% of its refresh interval. Secrets that
+// the jitter spread apart then share rounds.
+const earlyShare = 0.1
+
 // selectDue returns the entries due at now, in config order, and with them
 // the entries that share a read with one of them and would fall due within
-// their jitter span anyway, so the read is sent once.
+// their jitter span anyway, so the read is sent once. An entry due within
+// earlyShare times its jitter after now counts as due.
 func selectDue(entries []*entry, now time.Time, jitter float64) []*entry {
 	var due []*entry
 	keys := map[string]bool{}
 	picked := map[*entry]bool{}
 	for _, e := range entries {
-		if !e.running && !e.next.After(now) {
+		early := time.Duration(earlyShare * jitter * float64(e.secret.Refresh))
+		if !e.running && !e.next.After(now.Add(early)) {
 			due = append(due, e)
 			picked[e] = true
-			keys[readKey(e.secret)] = true
+			keys[e.readKey()] = true
 		}
 	}
 	if len(due) == 0 {
 		return nil
 	}
 	for _, e := range entries {
-		if e.running || picked[e] || !keys[readKey(e.secret)] {
+		if e.running || picked[e] || !keys[e.readKey()] {
 			continue
 		}
 		// Entries whose data expires go with their read at once: they
@@ -628,7 +645,7 @@ func (w *Watcher) apply(st *state, cfg *config.Config) {
 		default:
 			unchanged = append(unchanged, s.Name)
 		}
-		e.secret = s
+		e.secret, e.key = s, ""
 		delete(byName, s.Name)
 		entries = append(entries, e)
 	}
