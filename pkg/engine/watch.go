@@ -12,6 +12,7 @@ import (
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/sink"
+	"github.com/secrets-sync/secrets-sync/pkg/template"
 	"github.com/secrets-sync/secrets-sync/pkg/vault"
 )
 
@@ -344,9 +345,9 @@ func (e *entry) readKey() string {
 	return e.key
 }
 
-// earlyShare is how early a secret may be read, as a share of its jitter:
-// with the default jitter of 10%, 1% of its refresh interval. Secrets that
-// the jitter spread apart then share rounds.
+// earlyShare is the share of its jitter by which a secret may be read
+// early: with the default jitter of 10%, 1% of its refresh interval.
+// Secrets that the jitter spread apart then share rounds.
 const earlyShare = 0.1
 
 // selectDue returns the entries due at now, in config order, and with them
@@ -679,24 +680,40 @@ func (w *Watcher) dropUnusedCredentials(st *state) {
 }
 
 // sameSecret reports whether two configs of a secret read and write the
-// same, ignoring positions in the file.
-//
-// NOTE: reflect.DeepEqual never finds two parsed templates equal, because
-// they hold funcs, and pkg/template does not expose the source text. So a
-// secret with a template counts as changed at every reload and is read
-// again at once. Its files are written, and its hook runs, only when the
-// output differs.
+// same, ignoring positions in the file. Templates count as the same when
+// their texts are.
 func sameSecret(a, b config.Secret) bool {
+	if len(a.Files) != len(b.Files) {
+		return false
+	}
+	for i := range a.Files {
+		if !sameTemplate(a.Files[i].Tmpl, b.Files[i].Tmpl) {
+			return false
+		}
+	}
 	a.Pos, b.Pos = config.Position{}, config.Position{}
 	a.Files = withoutPositions(a.Files)
 	b.Files = withoutPositions(b.Files)
 	return reflect.DeepEqual(a, b)
 }
 
+// sameTemplate reports whether two templates of a file render alike. Two
+// parses of one text hold different parsed forms, so their sources are
+// compared instead.
+func sameTemplate(a, b *template.Template) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Source() == b.Source()
+}
+
+// withoutPositions returns files without their positions and templates,
+// which sameSecret compares on its own.
 func withoutPositions(files []config.File) []config.File {
 	out := make([]config.File, len(files))
 	for i, f := range files {
 		f.Pos = config.Position{}
+		f.Tmpl = nil
 		out[i] = f
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/sink"
+	"github.com/secrets-sync/secrets-sync/pkg/template"
 	"github.com/secrets-sync/secrets-sync/pkg/vault"
 )
 
@@ -194,6 +195,32 @@ func TestSameSecret(t *testing.T) {
 	e.OnChange = &config.OnChange{Command: []string{"true"}}
 	if sameSecret(a, e) {
 		t.Error("an added onChange is not a change")
+	}
+}
+
+func TestSameSecretTemplates(t *testing.T) {
+	parse := func(text string) *template.Template {
+		t.Helper()
+		tmpl, err := template.Parse("/a", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tmpl
+	}
+	withTemplate := func(tmpl *template.Template) config.Secret {
+		s := secretWithRefresh("a", "app", time.Minute)
+		s.Files = []config.File{{Path: "/a", Dest: "/a", Tmpl: tmpl, Mode: 0o600, UID: -1, GID: -1}}
+		return s
+	}
+	a := withTemplate(parse("{{ .password }}"))
+	if !sameSecret(a, withTemplate(parse("{{ .password }}"))) {
+		t.Error("two parses of one template text are not the same")
+	}
+	if sameSecret(a, withTemplate(parse("{{ .username }}"))) {
+		t.Error("a changed template text is not a change")
+	}
+	if sameSecret(a, withTemplate(nil)) {
+		t.Error("a template replaced by none is not a change")
 	}
 }
 

@@ -146,6 +146,12 @@ func (t *Template) Name() string {
 	return t.name
 }
 
+// Source returns the text that was parsed. Two templates with the same
+// source render alike.
+func (t *Template) Source() string {
+	return t.text
+}
+
 // Rename returns a template that renders exactly like t and names name in
 // its errors. The two share t's parsed form, so a config that uses one
 // template text for thousands of files parses it once and keeps one copy.
