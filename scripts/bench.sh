@@ -15,6 +15,7 @@
 #   --sizes A,B,C      numbers of secrets (default 100,1000,10000)
 #   --only a,b         variants to run (see --help)
 #   --token root       read with the root token instead of a read-only policy token
+#   --root-sizes A,B   sizes measured again with the root token (default 1000; "" for none)
 #   --watch=false      skip the watch benchmark
 #   --no-docs          print the table only; leave docs/ unchanged
 # `bash scripts/bench.sh --help` lists every flag.

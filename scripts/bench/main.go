@@ -29,6 +29,7 @@ type options struct {
 	vaultBin, consulTemplateBin, syncBin, floorBin, launcherBin string
 
 	sizes       []int
+	rootSizes   []int // sizes measured again with the root token, after sizes
 	runs        int
 	concurrency int
 	only        []string // variant keys; empty means all
@@ -61,6 +62,7 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.launcherBin, "rusage", "", "binary of the launcher in scripts/bench/rusage that measures each run (required)")
 
 	sizes := fs.String("sizes", "100,1000,10000", "comma-separated numbers of secrets")
+	rootSizes := fs.String("root-sizes", "1000", "comma-separated numbers of secrets measured again with the root token, which shows each tool's own cost with less of the server's (empty: none; ignored with -token root)")
 	fs.IntVar(&o.runs, "runs", 5, "timed runs of each tool per number of secrets; the table shows the median")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "requests in flight for the floor reader (secrets-sync uses its default, also 16)")
 	token := fs.String("token", "policy", `token every tool reads with: "policy" (a token that may only read the secrets) or "root"; Vault skips the ACL check for root, so its reads cost the server less`)
@@ -92,15 +94,18 @@ func parseOptions(args []string) (options, error) {
 	default:
 		return o, fmt.Errorf("invalid -token %q; use policy or root", *token)
 	}
-	for _, field := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(field))
-		if err != nil || n < 1 {
-			return o, fmt.Errorf("invalid -sizes entry %q; give positive integers such as 100,1000", field)
-		}
-		o.sizes = append(o.sizes, n)
+	var err error
+	if o.sizes, err = parseSizes("sizes", *sizes); err != nil {
+		return o, err
 	}
-	slices.Sort(o.sizes)
-	o.sizes = slices.Compact(o.sizes)
+	if len(o.sizes) == 0 {
+		return o, errors.New("invalid -sizes; give positive integers such as 100,1000")
+	}
+	if *rootSizes != "" && !o.rootToken {
+		if o.rootSizes, err = parseSizes("root-sizes", *rootSizes); err != nil {
+			return o, err
+		}
+	}
 
 	if *only != "" {
 		for _, key := range strings.Split(*only, ",") {
@@ -127,6 +132,21 @@ func parseOptions(args []string) (options, error) {
 		return o, errors.New("invalid watch settings; -watch-secrets, -watch-interval, -watch-idle-interval and -watch-window must be positive")
 	}
 	return o, nil
+}
+
+// parseSizes parses the comma-separated value of flag name into sorted,
+// distinct positive integers.
+func parseSizes(name, value string) ([]int, error) {
+	var sizes []int
+	for _, field := range strings.Split(value, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("invalid -%s entry %q; give positive integers such as 100,1000", name, field)
+		}
+		sizes = append(sizes, n)
+	}
+	slices.Sort(sizes)
+	return slices.Compact(sizes), nil
 }
 
 func main() {
@@ -208,8 +228,12 @@ func run(ctx context.Context, opts options) error {
 	if err := os.WriteFile(b.tokenFile, []byte(b.token), 0o600); err != nil {
 		return err
 	}
+	mainToken, mainTokenFile := b.token, b.tokenFile
 
 	seedCount := opts.sizes[len(opts.sizes)-1]
+	if len(opts.rootSizes) > 0 {
+		seedCount = max(seedCount, opts.rootSizes[len(opts.rootSizes)-1])
+	}
 	if opts.watch {
 		seedCount = max(seedCount, opts.watchSecrets)
 	}
@@ -228,6 +252,25 @@ func run(ctx context.Context, opts options) error {
 		}
 		results = append(results, r)
 	}
+	var rootResults []*sizeResult
+	if len(opts.rootSizes) > 0 {
+		b.token = b.server.rootToken
+		b.tokenFile = filepath.Join(b.workDir, "root-token")
+		if err := os.WriteFile(b.tokenFile, []byte(b.token), 0o600); err != nil {
+			return err
+		}
+		for _, n := range opts.rootSizes {
+			logf("N=%d again, with the root token", n)
+			r, err := b.runSize(ctx, n)
+			if err != nil {
+				return err
+			}
+			r.Root = true
+			rootResults = append(rootResults, r)
+		}
+		// The watch benchmark reads with the token of the main sizes.
+		b.token, b.tokenFile = mainToken, mainTokenFile
+	}
 
 	var watch *watchReport
 	if opts.watch {
@@ -238,7 +281,7 @@ func run(ctx context.Context, opts options) error {
 	}
 
 	machine.LoadEnd = loadAverage()
-	report := &report{opts: opts, machine: machine, sizes: results, watch: watch, seeded: seedCount}
+	report := &report{opts: opts, machine: machine, sizes: results, rootSizes: rootResults, watch: watch, seeded: seedCount}
 	fmt.Print(report.text())
 	if opts.markdown != "" {
 		if err := report.writeMarkdown(opts.markdown); err != nil {

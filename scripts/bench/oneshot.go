@@ -48,6 +48,7 @@ type variant struct {
 // sizeResult holds every measurement for one number of secrets.
 type sizeResult struct {
 	N       int
+	Root    bool // read with the root token while the main sizes used the policy token
 	Samples map[string][]sample
 	Counts  map[string]requestCounts // from the untimed run through the proxy
 }
