@@ -303,25 +303,16 @@ func (r *runningConfig) swap(next *config.Config) *config.Config {
 func droppedCredentials(previous, next *config.Config) []string {
 	used := map[string]bool{}
 	for _, s := range next.Secrets {
-		used[tokenCredentials(s.Credentials)] = true
+		used[config.CredentialsName(s.Credentials)] = true
 	}
 	var dropped []string
 	for _, s := range previous.Secrets {
-		name := tokenCredentials(s.Credentials)
+		name := config.CredentialsName(s.Credentials)
 		if !used[name] && !slices.Contains(dropped, name) {
 			dropped = append(dropped, name)
 		}
 	}
 	return dropped
-}
-
-// tokenCredentials returns the name of a credential set as the engine's
-// TokenObserver gets it.
-func tokenCredentials(name string) string {
-	if name == "" {
-		return "default"
-	}
-	return name
 }
 
 // tokenHealth passes each credential set's token state to the metrics and

@@ -42,11 +42,11 @@ func (p *Pass) Login(ctx context.Context, client *vault.Client, store config.Sto
 		}
 		session, err := p.login(ctx, client, auth, namespace)
 		if err != nil {
-			p.opts.Logger.Error("login failed", "credentials", credentialName(name), "address", client.Address(), "err", err)
+			p.opts.Logger.Error("login failed", "credentials", config.CredentialsName(name), "address", client.Address(), "err", err)
 			s.Errors[name] = err
 			continue
 		}
-		p.opts.Logger.Debug("logged in", "credentials", credentialName(name), "method", auth.Method)
+		p.opts.Logger.Debug("logged in", "credentials", config.CredentialsName(name), "method", auth.Method)
 		s.Readers[name] = session
 		s.opened = append(s.opened, session)
 	}
@@ -67,19 +67,12 @@ func (s *Sessions) Revoke(ctx context.Context, logger *log.Logger) []error {
 	var errs []error
 	for _, session := range s.opened {
 		if session.LoggedIn() && session.HasLeases() {
-			logger.Info("token kept, it holds leases that revoking it would end", "credentials", credentialName(session.Name()))
+			logger.Info("token kept, it holds leases that revoking it would end", "credentials", config.CredentialsName(session.Name()))
 			continue
 		}
 		if err := session.Revoke(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("revoke token of credentials %s: %w", credentialName(session.Name()), err))
+			errs = append(errs, fmt.Errorf("revoke token of credentials %s: %w", config.CredentialsName(session.Name()), err))
 		}
 	}
 	return errs
-}
-
-func credentialName(name string) string {
-	if name == "" {
-		return "default"
-	}
-	return name
 }

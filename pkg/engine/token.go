@@ -42,7 +42,7 @@ type LoginError struct {
 }
 
 func (e *LoginError) Error() string {
-	return fmt.Sprintf("log in with credentials %s: %v", credentialName(e.Credentials), e.Err)
+	return fmt.Sprintf("log in with credentials %s: %v", config.CredentialsName(e.Credentials), e.Err)
 }
 
 func (e *LoginError) Unwrap() error { return e.Err }
@@ -57,7 +57,7 @@ type TokenError struct {
 }
 
 func (e *TokenError) Error() string {
-	return fmt.Sprintf("token of credentials %s is no longer valid: %v; %s", credentialName(e.Credentials), e.Err, e.Hint)
+	return fmt.Sprintf("token of credentials %s is no longer valid: %v; %s", config.CredentialsName(e.Credentials), e.Err, e.Hint)
 }
 
 func (e *TokenError) Unwrap() error { return e.Err }
@@ -131,7 +131,7 @@ func newCredential(ctx context.Context, name string, store config.Store, client 
 }
 
 // displayName is the set's name in logs and for the TokenObserver.
-func (c *credential) displayName() string { return credentialName(c.name) }
+func (c *credential) displayName() string { return config.CredentialsName(c.name) }
 
 // canLogin reports whether a new token can be had by logging in again with
 // the same auth, as every method but token can, rather than only by

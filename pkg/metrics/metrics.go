@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/engine"
 	"github.com/secrets-sync/secrets-sync/pkg/sink"
 	"github.com/secrets-sync/secrets-sync/pkg/vault"
@@ -135,13 +136,13 @@ func (m *Metrics) SecretDone(secret string, files []sink.Result, err error) {
 // SetTokenTTL sets the token TTL of a credential set; "" is the default
 // set, shown as "default".
 func (m *Metrics) SetTokenTTL(credentials string, ttl time.Duration) {
-	m.tokenTTL.WithLabelValues(credentialsLabel(credentials)).Set(ttl.Seconds())
+	m.tokenTTL.WithLabelValues(config.CredentialsName(credentials)).Set(ttl.Seconds())
 }
 
 // ForgetCredentials removes the token TTL of a credential set that a reload
 // removed.
 func (m *Metrics) ForgetCredentials(credentials string) {
-	m.tokenTTL.DeleteLabelValues(credentialsLabel(credentials))
+	m.tokenTTL.DeleteLabelValues(config.CredentialsName(credentials))
 }
 
 // Forget removes every series of a secret that a reload removed, so that a
@@ -152,15 +153,6 @@ func (m *Metrics) Forget(secret string) {
 	m.syncs.DeletePartialMatch(labels)
 	m.lastSuccess.DeletePartialMatch(labels)
 	m.filesWritten.DeletePartialMatch(labels)
-}
-
-// credentialsLabel names the default credential set "default", as the
-// engine's messages do.
-func credentialsLabel(credentials string) string {
-	if credentials == "" {
-		return "default"
-	}
-	return credentials
 }
 
 // Result returns the result label of an outcome: "ok" for nil, else the

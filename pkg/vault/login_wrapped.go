@@ -45,7 +45,7 @@ func (c *Client) unwrappedSecretID(ctx context.Context, auth config.Auth, namesp
 		return "", err
 	}
 	unwrapped.ids[key] = unwrappedSecretID{wrappingToken: digest, secretID: secretID}
-	c.logger.Info("secret id unwrapped, kept in memory for later logins", "credentials", credentialSetName(auth.Name), "mount", auth.Mount)
+	c.logger.Info("secret id unwrapped, kept in memory for later logins", "credentials", config.CredentialsName(auth.Name), "mount", auth.Mount)
 	return secretID, nil
 }
 
@@ -106,11 +106,4 @@ func secretIDSource(auth config.Auth) string {
 		return "secretIdFile " + auth.SecretIDFile
 	}
 	return "secretId"
-}
-
-func credentialSetName(name string) string {
-	if name == "" {
-		return "default"
-	}
-	return name
 }
