@@ -53,6 +53,25 @@ func expectHidden(t *testing.T, res result, values ...string) {
 	}
 }
 
+// syncWithLogin runs sync --once with cfg in dir and checks that it exits 0,
+// writes want to out/v, revokes its login token, and shows neither want nor
+// any of hidden. spent is the number of other tokens that the login uses up,
+// such as a wrapping token. It returns the result for further checks.
+func syncWithLogin(t *testing.T, s *vaulttest.Server, dir string, env []string, cfg, want string, spent int, hidden ...string) result {
+	t.Helper()
+	before := tokenCount(t, s)
+	res := syncDebug(t, dir, env, cfg)
+	expectCode(t, res, 0)
+	if got := readFile(t, filepath.Join(dir, "out/v")); got != want {
+		t.Errorf("file = %q, want %q", got, want)
+	}
+	if after := tokenCount(t, s); after != before-spent {
+		t.Errorf("tokens before %d, after %d, want %d: the login token was not revoked", before, after, before-spent)
+	}
+	expectHidden(t, res, append(hidden, want)...)
+	return res
+}
+
 // expectStderr fails unless the standard error of res contains want.
 func expectStderr(t *testing.T, res result, want string) {
 	t.Helper()
@@ -182,26 +201,12 @@ secrets:
 		dir := t.TempDir()
 		writeSecretFile(t, dir, "oidc-token", goodJWT)
 		cfg := writeConfig(t, dir, config("jwtFile: oidc-token"))
-		before := tokenCount(t, s)
-		res := syncDebug(t, dir, []string{"VAULT_ADDR=" + s.Addr}, cfg)
-		expectCode(t, res, 0)
-		if got := readFile(t, filepath.Join(dir, "out/v")); got != "jwt-secret-value" {
-			t.Errorf("file = %q", got)
-		}
-		if after := tokenCount(t, s); after != before {
-			t.Errorf("tokens before %d, after %d: the login token was not revoked", before, after)
-		}
-		expectHidden(t, res, goodJWT, "jwt-secret-value")
+		syncWithLogin(t, s, dir, []string{"VAULT_ADDR=" + s.Addr}, cfg, "jwt-secret-value", 0, goodJWT)
 	})
 	t.Run("jwt from the environment", func(t *testing.T) {
 		dir := t.TempDir()
 		cfg := writeConfig(t, dir, config("jwt: ${CI_JWT}"))
-		res := syncDebug(t, dir, []string{"VAULT_ADDR=" + s.Addr, "CI_JWT=" + goodJWT}, cfg)
-		expectCode(t, res, 0)
-		if got := readFile(t, filepath.Join(dir, "out/v")); got != "jwt-secret-value" {
-			t.Errorf("file = %q", got)
-		}
-		expectHidden(t, res, goodJWT, "jwt-secret-value")
+		syncWithLogin(t, s, dir, []string{"VAULT_ADDR=" + s.Addr, "CI_JWT=" + goodJWT}, cfg, "jwt-secret-value", 0, goodJWT)
 	})
 	t.Run("wrong audience", func(t *testing.T) {
 		dir := t.TempDir()
@@ -353,19 +358,10 @@ secrets:
 		dir := t.TempDir()
 		writeSecretFile(t, dir, "sa-token", saToken)
 		cfg := writeConfig(t, dir, config)
-		before := tokenCount(t, s)
-		res := syncDebug(t, dir, []string{"VAULT_ADDR=" + s.Addr}, cfg)
-		expectCode(t, res, 0)
-		if got := readFile(t, filepath.Join(dir, "out/v")); got != "k8s-secret-value" {
-			t.Errorf("file = %q", got)
-		}
+		syncWithLogin(t, s, dir, []string{"VAULT_ADDR=" + s.Addr}, cfg, "k8s-secret-value", 0, saToken)
 		if n := reviewer.reviews(saToken); n != 1 {
 			t.Errorf("the token was reviewed %d times, want once", n)
 		}
-		if after := tokenCount(t, s); after != before {
-			t.Errorf("tokens before %d, after %d: the login token was not revoked", before, after)
-		}
-		expectHidden(t, res, saToken, "k8s-secret-value")
 	})
 	t.Run("token the cluster rejects", func(t *testing.T) {
 		dir := t.TempDir()
@@ -483,25 +479,12 @@ secrets:
 	t.Run("with role", func(t *testing.T) {
 		dir := t.TempDir()
 		cfg := writeConfig(t, dir, config(certFile, keyFile, "  role: app"))
-		before := tokenCount(t, s)
-		res := syncDebug(t, dir, env, cfg)
-		expectCode(t, res, 0)
-		if got := readFile(t, filepath.Join(dir, "out/v")); got != "cert-secret-value" {
-			t.Errorf("file = %q", got)
-		}
-		if after := tokenCount(t, s); after != before {
-			t.Errorf("tokens before %d, after %d: the login token was not revoked", before, after)
-		}
-		expectHidden(t, res, pemBody(t, keyFile), "cert-secret-value")
+		syncWithLogin(t, s, dir, env, cfg, "cert-secret-value", 0, pemBody(t, keyFile))
 	})
 	t.Run("without role", func(t *testing.T) {
 		dir := t.TempDir()
 		cfg := writeConfig(t, dir, config(certFile, keyFile, ""))
-		res := syncDebug(t, dir, env, cfg)
-		expectCode(t, res, 0)
-		if got := readFile(t, filepath.Join(dir, "out/v")); got != "cert-secret-value" {
-			t.Errorf("file = %q", got)
-		}
+		syncWithLogin(t, s, dir, env, cfg, "cert-secret-value", 0, pemBody(t, keyFile))
 	})
 	t.Run("untrusted certificate", func(t *testing.T) {
 		dir := t.TempDir()
@@ -539,26 +522,12 @@ secrets:
 		dir := t.TempDir()
 		writeSecretFile(t, dir, "password", password)
 		cfg := writeConfig(t, dir, config("  username: deploy\n  passwordFile: password"))
-		before := tokenCount(t, s)
-		res := syncDebug(t, dir, []string{"VAULT_ADDR=" + s.Addr}, cfg)
-		expectCode(t, res, 0)
-		if got := readFile(t, filepath.Join(dir, "out/v")); got != "userpass-secret-value" {
-			t.Errorf("file = %q", got)
-		}
-		if after := tokenCount(t, s); after != before {
-			t.Errorf("tokens before %d, after %d: the login token was not revoked", before, after)
-		}
-		expectHidden(t, res, password, "userpass-secret-value")
+		syncWithLogin(t, s, dir, []string{"VAULT_ADDR=" + s.Addr}, cfg, "userpass-secret-value", 0, password)
 	})
 	t.Run("password from the environment at authMount", func(t *testing.T) {
 		dir := t.TempDir()
 		cfg := writeConfig(t, dir, config("  authMount: people\n  username: ops\n  password: ${OPS_PASSWORD}"))
-		res := syncDebug(t, dir, []string{"VAULT_ADDR=" + s.Addr, "OPS_PASSWORD=" + otherPassword}, cfg)
-		expectCode(t, res, 0)
-		if got := readFile(t, filepath.Join(dir, "out/v")); got != "userpass-secret-value" {
-			t.Errorf("file = %q", got)
-		}
-		expectHidden(t, res, otherPassword, "userpass-secret-value")
+		syncWithLogin(t, s, dir, []string{"VAULT_ADDR=" + s.Addr, "OPS_PASSWORD=" + otherPassword}, cfg, "userpass-secret-value", 0, otherPassword)
 	})
 	t.Run("wrong password", func(t *testing.T) {
 		dir := t.TempDir()
@@ -663,18 +632,9 @@ secrets:
 		t.Fatal("validate --online spent the wrapping token")
 	}
 
-	before := tokenCount(t, s)
-	res = syncDebug(t, dir, env, cfg)
-	expectCode(t, res, 0)
-	if got := readFile(t, filepath.Join(dir, "out/v")); got != "wrapped-secret-value" {
-		t.Errorf("file = %q", got)
-	}
 	// The wrapping token is a token too, and unwrapping spends it.
-	if after := tokenCount(t, s); after != before-1 {
-		t.Errorf("tokens before %d (the wrapping token included), after %d, want %d: the login token was not revoked", before, after, before-1)
-	}
+	res = syncWithLogin(t, s, dir, env, cfg, "wrapped-secret-value", 1, secretID, wrappingToken)
 	expectStderr(t, res, "secret id unwrapped, kept in memory for later logins")
-	expectHidden(t, res, secretID, wrappingToken, "wrapped-secret-value")
 	if wrappingTokenValid(t, s, wrappingToken) {
 		t.Error("the wrapping token is still valid after the login")
 	}
