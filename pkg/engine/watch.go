@@ -165,9 +165,12 @@ type credentialRestored struct {
 type entry struct {
 	secret config.Secret
 	// key is the read key of secret, computed on first use; "" until then.
-	key     string
-	gen     int // counts restarts, so results of an earlier config are dropped
-	next    time.Time
+	key  string
+	gen  int // counts restarts, so results of an earlier config are dropped
+	next time.Time
+	// early is how long before next the entry may join a round that
+	// starts: earlyShare of the jitter of the wait that set next.
+	early   time.Duration
 	running bool
 	removed bool
 	// held is set once the entry fell due while the server was down and
@@ -346,21 +349,28 @@ func (e *entry) readKey() string {
 }
 
 // earlyShare is the share of its jitter by which a secret may be read
-// early: with the default jitter of 10%, 1% of its refresh interval.
-// Secrets that the jitter spread apart then share rounds.
+// early: with the default jitter of 10%, 1% of the wait before it falls
+// due. Secrets that the jitter spread apart then share rounds.
 const earlyShare = 0.1
+
+// schedule sets the entry's next read to next, and how early it may join a
+// round from the wait between now and next. The wait may be the refresh
+// interval, a shorter one set by a lease or certificate, or a backoff.
+func (e *entry) schedule(now, next time.Time, jitter float64) {
+	e.next = next
+	e.early = time.Duration(earlyShare * jitter * float64(next.Sub(now)))
+}
 
 // selectDue returns the entries due at now, in config order, and with them
 // the entries that share a read with one of them and would fall due within
 // their jitter span anyway, so the read is sent once. An entry due within
-// earlyShare times its jitter after now counts as due.
+// its early span after now counts as due.
 func selectDue(entries []*entry, now time.Time, jitter float64) []*entry {
 	var due []*entry
 	keys := map[string]bool{}
 	picked := map[*entry]bool{}
 	for _, e := range entries {
-		early := time.Duration(earlyShare * jitter * float64(e.secret.Refresh))
-		if !e.running && !e.next.After(now.Add(early)) {
+		if !e.running && !e.next.After(now.Add(e.early)) {
 			due = append(due, e)
 			picked[e] = true
 			keys[e.readKey()] = true
@@ -455,7 +465,7 @@ func (w *Watcher) handle(st *state, ev event) {
 		now := time.Now()
 		for _, e := range st.entries {
 			if e.secret.Credentials == ev.name && e.failures > 0 && !e.running {
-				e.next = now
+				e.next, e.early = now, 0
 			}
 		}
 	}
@@ -487,13 +497,13 @@ func (w *Watcher) applyRound(st *state, r roundDone) {
 			e.failures = 0
 			e.lastErr = ""
 			e.expiry = res.Expiry
-			e.next = nextRefresh(now, e.secret.Refresh, e.expiry, w.opts.Jitter, rand.Float64)
+			e.schedule(now, nextRefresh(now, e.secret.Refresh, e.expiry, w.opts.Jitter, rand.Float64), w.opts.Jitter)
 			continue
 		}
 		e.failures++
 		delay := secretBackoff(e.secret.Refresh, w.opts.MinBackoff, w.opts.MaxBackoff).delay(e.failures, rand.Float64())
 		delay = max(delay, retryAfter(res.Err))
-		e.next = now.Add(delay)
+		e.schedule(now, now.Add(delay), w.opts.Jitter)
 		credentialFailure := isCredentialFailure(res.Err)
 		switch {
 		case isOutage(res.Err):
@@ -591,7 +601,7 @@ func (w *Watcher) serverBack(st *state) {
 	for _, e := range st.entries {
 		e.held = false
 		if e.failures > 0 && !e.running {
-			e.next = now
+			e.next, e.early = now, 0
 		}
 	}
 	for _, c := range st.conn.creds {
@@ -641,7 +651,7 @@ func (w *Watcher) apply(st *state, cfg *config.Config) {
 			e.gen++
 			e.failures = 0
 			e.lastErr = ""
-			e.next = now
+			e.next, e.early = now, 0
 			changed = append(changed, s.Name)
 		default:
 			unchanged = append(unchanged, s.Name)

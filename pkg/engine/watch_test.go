@@ -134,6 +134,29 @@ func TestSelectDueSharesReads(t *testing.T) {
 	}
 }
 
+func TestSelectDueEarlyFromWait(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// A refresh interval of 1h, but a certificate that is due again after
+	// 20s: its early span comes from the 20s, so 0.2s with the default jitter.
+	cert := &entry{secret: secretWithRefresh("cert", "pki", time.Hour)}
+	cert.schedule(start, start.Add(20*time.Second), DefaultJitter)
+	slow := &entry{secret: secretWithRefresh("slow", "app", time.Hour)}
+	slow.schedule(start, start.Add(time.Hour), DefaultJitter)
+
+	if got := selectDue([]*entry{cert}, start.Add(10*time.Second), DefaultJitter); got != nil {
+		t.Errorf("a certificate due in 10s was picked early, as if its wait were the 1h interval")
+	}
+	if got := selectDue([]*entry{cert}, start.Add(19900*time.Millisecond), DefaultJitter); len(got) != 1 {
+		t.Errorf("a certificate due in 0.1s, within its early span, was not picked")
+	}
+	if got := selectDue([]*entry{slow}, start.Add(time.Hour-30*time.Second), DefaultJitter); len(got) != 1 {
+		t.Errorf("a secret due in 30s of a 1h wait, within its early span of 36s, was not picked")
+	}
+	if got := selectDue([]*entry{slow}, start.Add(time.Hour-time.Minute), DefaultJitter); got != nil {
+		t.Errorf("a secret due in 1m of a 1h wait was picked early")
+	}
+}
+
 func secretWithRefresh(name, path string, refresh time.Duration) config.Secret {
 	s := secretOf(name, path, fieldFile("/"+name, "v"))
 	s.Refresh = refresh
