@@ -37,6 +37,7 @@ func (r *resolver) resolveLayout(rs rawSecret, s *Secret) {
 	}
 
 	dir := filepath.Dir(s.Files[0].Path)
+	ok := true
 	for _, f := range s.Files {
 		if other := filepath.Dir(f.Path); other != dir {
 			r.errorf(rs.layout.node, p, "layout linked keeps every file of a secret in one folder, but %s is in %s and %s is in %s; move the files into one folder, or remove layout",
@@ -46,13 +47,36 @@ func (r *resolver) resolveLayout(rs rawSecret, s *Secret) {
 		if strings.HasPrefix(filepath.Base(f.Path), linkedReserved) {
 			r.errorf(rs.layout.node, p, "layout linked uses the names starting with %q in %s for itself, so the file %s cannot have that name; rename it",
 				linkedReserved, dir, f.Dest)
-			return
+			ok = false
 		}
 	}
-	if prev, ok := r.linkedDirs[dir]; ok {
+	if !ok {
+		return
+	}
+	// Two spellings of one folder, such as /var/run and /run, would let
+	// two secrets switch the same ..data link.
+	folder := realFolder(dir)
+	if prev, taken := r.linkedDirs[folder]; taken {
 		r.errorf(rs.layout.node, p, "folder %s already holds the linked files of %s, and each folder has room for one linked secret; give this secret its own folder",
 			dir, prev)
 		return
 	}
-	r.linkedDirs[dir] = rs.path
+	r.linkedDirs[folder] = rs.path
+}
+
+// realFolder returns dir with the symbolic links of its existing part
+// resolved, so two spellings of one folder give the same path. The part
+// that does not exist yet is kept as written.
+func realFolder(dir string) string {
+	missing := ""
+	for current := dir; ; current = filepath.Dir(current) {
+		if resolved, err := filepath.EvalSymlinks(current); err == nil {
+			return filepath.Join(resolved, missing)
+		}
+		parent := filepath.Dir(current)
+		if parent == current {
+			return dir
+		}
+		missing = filepath.Join(filepath.Base(current), missing)
+	}
 }

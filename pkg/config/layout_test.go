@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -79,5 +81,51 @@ func TestSchemaLayout(t *testing.T) {
 	}
 	if err := schema.Validate(yamlInstance(t, []byte("secrets: [{name: a, key: b, layout: folder, files: [{path: /x}]}]\n"))); err == nil {
 		t.Error("schema accepts layout: folder")
+	}
+}
+
+func TestLayoutSharedFolderThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(dir, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	text := linkedSecrets(
+		"      - {path: "+filepath.Join(dir, "real/user")+", field: user}\n",
+		"      - {path: "+filepath.Join(dir, "alias/api-key")+", field: key}\n")
+
+	_, problems := parseText(t, text, nil)
+
+	assertProblem(t, problems, "secrets[1].layout", "folder "+filepath.Join(dir, "alias")+" already holds the linked files of secrets[0]")
+}
+
+func TestLayoutReportsEveryReservedName(t *testing.T) {
+	text := linkedSecrets("      - {path: /run/web/..data, field: a}\n      - {path: /run/web/..old, field: b}\n")
+
+	_, problems := parseText(t, text, nil)
+
+	assertProblem(t, problems, "secrets[0].layout", "the file /run/web/..data cannot have that name")
+	assertProblem(t, problems, "secrets[0].layout", "the file /run/web/..old cannot have that name")
+}
+
+func TestRealFolder(t *testing.T) {
+	dir := t.TempDir()
+	resolved, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(resolved, filepath.Join(dir, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		filepath.Join(dir, "alias"):           resolved,
+		filepath.Join(dir, "alias/new/inner"): filepath.Join(resolved, "new/inner"),
+		"/nonexistent-root-folder/a":          "/nonexistent-root-folder/a",
+	} {
+		if got := realFolder(in); got != want {
+			t.Errorf("realFolder(%s) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -52,6 +52,10 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 	}
 	current, err := currentVersion(dir)
 	if err != nil {
+		return nil, newWriteError("write", filepath.Join(dir, DataLinkName), err)
+	}
+	stale, err := staleLinks(dir, files)
+	if err != nil {
 		return nil, newWriteError("stat", files[0].Path, err)
 	}
 
@@ -69,6 +73,9 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 		contentChanged = contentChanged || changed
 		results[i].Changed = changed || !linked
 	}
+	// A version that still holds a file the secret no longer has is
+	// replaced by one without it.
+	contentChanged = contentChanged || len(stale) > 0
 	if !contentChanged && !slices.Contains(relink, true) {
 		return results, nil
 	}
@@ -95,6 +102,11 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 		}
 		if err := d.replaceWithLink(dir, filepath.Join(dir, filepath.Base(files[i].Path)), linkTarget(filepath.Base(files[i].Path))); err != nil {
 			errs = append(errs, newWriteError("rename", files[i].Path, err))
+		}
+	}
+	for _, path := range stale {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, newWriteError("remove", path, err))
 		}
 	}
 	if err := d.ops.syncDir(dir); err != nil {
@@ -140,14 +152,42 @@ func currentVersion(dir string) (string, error) {
 	}
 	if err != nil {
 		if info, statErr := os.Lstat(path); statErr == nil && info.Mode()&fs.ModeSymlink == 0 {
-			return "", fmt.Errorf("%s exists and is not a link to a version folder; move it away, since a linked secret keeps its versions there", path)
+			return "", errors.New("exists and is not a link to a version folder; move it away, since a linked secret keeps its versions there")
 		}
 		return "", stripPath(err)
 	}
 	if !isVersionName(target) {
-		return "", fmt.Errorf("%s points to %q, which is not a version folder made by secrets-sync; remove the link", path, target)
+		return "", fmt.Errorf("points to %q, which is not a version folder made by secrets-sync; remove the link", target)
 	}
 	return target, nil
+}
+
+// staleLinks returns the links in dir of the form NAME -> ..data/NAME whose
+// NAME is not one of files: files that the secret had before. A folder holds
+// one linked secret, so every such link is the secret's own.
+func staleLinks(dir string, files []File) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, stripPath(err)
+	}
+	var stale []string
+	for _, entry := range entries {
+		if entry.Type()&fs.ModeSymlink == 0 {
+			continue
+		}
+		name := entry.Name()
+		path := filepath.Join(dir, name)
+		if slices.ContainsFunc(files, func(f File) bool { return f.Path == path }) {
+			continue
+		}
+		if target, err := os.Readlink(path); err == nil && target == linkTarget(name) {
+			stale = append(stale, path)
+		}
+	}
+	return stale, nil
 }
 
 // linkedNeedsWrite reports whether file differs from its copy in the

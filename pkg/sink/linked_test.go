@@ -140,6 +140,29 @@ func TestLinkedWriteConvertsPlainFiles(t *testing.T) {
 	assertLinkedLayout(t, dir, map[string]string{"a": "1", "b": "new"})
 }
 
+func TestLinkedWriteRemovesDroppedFile(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, NewDisk(), linkedFile(filepath.Join(dir, "a"), "1"), linkedFile(filepath.Join(dir, "b"), "2"))
+	before := assertLinkedLayout(t, dir, map[string]string{"a": "1", "b": "2"})
+	// A link of the user's that points elsewhere stays.
+	if err := os.Symlink("a", filepath.Join(dir, "mine")); err != nil {
+		t.Fatal(err)
+	}
+
+	mustWrite(t, NewDisk(), linkedFile(filepath.Join(dir, "a"), "1"))
+
+	after := assertLinkedLayout(t, dir, map[string]string{"a": "1"})
+	if after == before {
+		t.Error("the version that holds the dropped file b was kept")
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "b")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the link of the dropped file b is still there: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "mine")); err != nil {
+		t.Errorf("a link that is not the layout's was removed: %v", err)
+	}
+}
+
 func TestLinkedWriteRemovesLeftoverVersions(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, NewDisk(), linkedFile(filepath.Join(dir, "a"), "1"))
@@ -298,8 +321,9 @@ func TestLinkedWriteDataIsNotALink(t *testing.T) {
 
 	_, err := writeFiles(t, NewDisk(), linkedFile(filepath.Join(dir, "a"), "1"))
 
-	if err == nil || !strings.Contains(err.Error(), "..data exists and is not a link") {
-		t.Fatalf("error = %v, expected one that says ..data is not a link", err)
+	assertWriteError(t, err, "write", filepath.Join(dir, DataLinkName))
+	if err != nil && !strings.Contains(err.Error(), "exists and is not a link") {
+		t.Errorf("error = %v, expected one that says ..data is not a link", err)
 	}
 	if _, statErr := os.Lstat(filepath.Join(dir, "a")); !errors.Is(statErr, fs.ErrNotExist) {
 		t.Errorf("a was written although ..data is in the way: %v", statErr)
