@@ -52,7 +52,7 @@ func TestExitCode(t *testing.T) {
 		{"3 before 4 and 5", pass(write, notFound, unreachable), 3},
 		{"4 before 5", pass(write, render), 4},
 		{"known before unknown", pass(errors.New("boom"), write), 5},
-		{"reported wrapper", &reportedError{pass(notFound)}, 4},
+		{"reported wrapper", &reportedError{err: pass(notFound)}, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

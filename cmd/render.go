@@ -89,7 +89,7 @@ func runRender(c *cobra.Command, root *rootOptions) error {
 		return err
 	}
 	if err := report.Err(); err != nil {
-		return &reportedError{err}
+		return &reportedError{err: err}
 	}
 	return nil
 }

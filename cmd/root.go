@@ -229,7 +229,12 @@ func Execute(ctx context.Context, args []string, streams Streams) int {
 		message = ""
 		var pass *engine.PassError
 		if errors.As(err, &pass) && code != ExitUsage {
-			message = fmt.Sprintf("%d of the secrets failed (exit code %d); the lines above name each one", len(pass.Errors), code)
+			switch reported.noun {
+			case "":
+				message = fmt.Sprintf("%d of the secrets failed (exit code %d); the lines above name each one", len(pass.Errors), code)
+			default:
+				message = fmt.Sprintf("%s (exit code %d); the lines above name each one", plural(len(pass.Errors), reported.noun), code)
+			}
 		}
 	}
 	h := hint(code)
@@ -258,7 +263,13 @@ func (o *rootOptions) jsonLogs() bool {
 
 // reportedError is a failure whose details were already logged, one line
 // per secret, so Execute adds only the hint.
-type reportedError struct{ err error }
+// reportedError is an error whose parts were printed or logged already.
+// noun names what each error of a PassError inside is counted as in the
+// closing line; "" means secrets.
+type reportedError struct {
+	err  error
+	noun string
+}
 
 func (e *reportedError) Error() string { return e.err.Error() }
 func (e *reportedError) Unwrap() error { return e.err }

@@ -75,7 +75,7 @@ func runSync(c *cobra.Command, root *rootOptions) error {
 		"files_changed", changed, "files_unchanged", unchanged,
 		"reads", report.Reads, "duration", report.Duration.Round(1e6))
 	if err := report.Err(); err != nil {
-		return &reportedError{err}
+		return &reportedError{err: err}
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func runValidate(c *cobra.Command, root *rootOptions, files []string) error {
 	if len(failures) > 0 {
 		// A PassError makes ExitCode pick the first of 2, 3 and 4, as for
 		// sync; every failure is already printed as a problem.
-		return &reportedError{&engine.PassError{Errors: failures}}
+		return &reportedError{err: &engine.PassError{Errors: failures}, noun: "failed check"}
 	}
 	return nil
 }

@@ -17,9 +17,12 @@ import (
 
 // onlineCheck is the outcome of validate --online for one config file.
 type onlineCheck struct {
-	address  string
-	secrets  int // secrets read
-	files    int // files whose fields were checked
+	address string
+	secrets int // secrets read
+	files   int // files whose fields were checked
+	// unread counts the secrets of engine generic, which are not read,
+	// since a request may issue new credentials or a certificate.
+	unread   int
 	problems config.Problems
 	failures []error // one per problem, for the exit code
 }
@@ -28,7 +31,12 @@ func (o *onlineCheck) summary() string {
 	if o.address == "" {
 		return "online check not run"
 	}
-	return fmt.Sprintf("online at %s: %s read, %s checked", o.address, plural(o.secrets, "secret"), plural(o.files, "file"))
+	text := fmt.Sprintf("online at %s: %s read, %s checked", o.address, plural(o.secrets, "secret"), plural(o.files, "file"))
+	if o.unread > 0 {
+		text += fmt.Sprintf(", %s of engine generic not read, because a request may issue new credentials or a certificate (sync checks their fields)",
+			plural(o.unread, "secret"))
+	}
+	return text
 }
 
 func (o *onlineCheck) fail(file string, pos config.Position, path string, err error, format string, args ...any) {
@@ -74,10 +82,7 @@ func checkOnline(ctx context.Context, cfg *config.Config, opts passOptions) *onl
 		}
 		path := fmt.Sprintf("secrets[%d]", i)
 		if s.Engine == config.EngineGeneric {
-			check.problems = append(check.problems, config.Problem{
-				File: cfg.File, Line: s.Pos.Line, Column: s.Pos.Column, Path: joinKey(path, "engine"), Severity: config.SeverityWarning,
-				Message: fmt.Sprintf("secret %q is not read online, because a request of engine generic may issue new credentials or a certificate; its fields are checked when sync runs", s.Name),
-			})
+			check.unread++
 			continue
 		}
 		if err := data[i].err; err != nil {

@@ -639,7 +639,8 @@ func (w *Watcher) apply(st *state, cfg *config.Config) {
 		byName[e.secret.Name] = e
 	}
 	var entries []*entry
-	var added, changed, unchanged []string
+	// Empty lists, not nil, so a JSON log shows [] rather than null.
+	added, changed, unchanged := []string{}, []string{}, []string{}
 	for _, s := range cfg.Secrets {
 		e, ok := byName[s.Name]
 		switch {
@@ -660,7 +661,7 @@ func (w *Watcher) apply(st *state, cfg *config.Config) {
 		delete(byName, s.Name)
 		entries = append(entries, e)
 	}
-	var removed []string
+	removed := []string{}
 	for _, e := range st.entries {
 		if _, gone := byName[e.secret.Name]; gone {
 			e.removed = true

@@ -82,7 +82,7 @@ func New(version, commit string) *Metrics {
 		tokenTTL: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace,
 			Name:      "token_ttl_seconds",
-			Help:      "Time to live of the token of each credential set, in seconds, as of its last login or renewal.",
+			Help:      "Time to live of the token of each credential set, in seconds, as of its last login or renewal; 0 for a token that never expires, such as a root token.",
 		}, []string{"credentials"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
