@@ -24,6 +24,10 @@ type decoder struct {
 	// misspelt contains the paths that an unknown key was probably meant
 	// for, such as secrets[0].key for a Key written in the wrong case.
 	misspelt map[string]bool
+	// split is the secrets list cut out of text while decodeSplit runs, and
+	// splitFailed is set when one of its pieces does not parse.
+	split       *listSplit
+	splitFailed bool
 }
 
 // line returns the text of the 1-based line n without its line break, or

@@ -61,15 +61,43 @@ func Load(path string, opts Options) (*Config, error) {
 // every problem, errors and warnings, sorted by position; the config is
 // usable only when no problem is an error.
 func Parse(file string, data []byte, opts Options) (*Config, Problems) {
-	opts = opts.withDefaults()
-	d := &decoder{file: file, text: data, lookup: opts.Lookup}
-	cfg := &Config{File: file}
+	return parse(file, data, opts, true)
+}
 
+// parse implements Parse. With trySplit it first tries to decode the
+// secrets list in pieces (see decodeSplit), and tests compare the result
+// with and without.
+func parse(file string, data []byte, opts Options, trySplit bool) (*Config, Problems) {
+	opts = opts.withDefaults()
+	cfg := &Config{File: file}
+	d := &decoder{file: file, text: data, lookup: opts.Lookup}
+	var raw rawConfig
+	ok := false
+	if trySplit {
+		raw, ok = d.decodeSplit()
+	}
+	if !ok {
+		d = &decoder{file: file, text: data, lookup: opts.Lookup}
+		if raw, ok = d.decodeWhole(); !ok {
+			return cfg, d.problems
+		}
+	}
+	r := &resolver{decoder: d, opts: opts, raw: raw, cfg: cfg}
+	r.resolve()
+
+	d.problems.Sort()
+	cfg.Warnings = d.problems.Warnings()
+	return cfg, d.problems
+}
+
+// decodeWhole decodes the file as one tree. It returns false, with the
+// problem, when the file is not valid YAML or is empty.
+func (d *decoder) decodeWhole() (rawConfig, bool) {
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(d.text))
 	if err := dec.Decode(&doc); err != nil {
 		d.problems = append(d.problems, d.yamlProblem(err))
-		return cfg, d.problems
+		return rawConfig{}, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -77,15 +105,9 @@ func Parse(file string, data []byte, opts Options) (*Config, Problems) {
 	}
 	if len(doc.Content) == 0 {
 		d.errorf(nil, "", "the file is empty; it needs secretStore and secrets")
-		return cfg, d.problems
+		return rawConfig{}, false
 	}
-	raw := d.decodeTop(doc.Content[0])
-	r := &resolver{decoder: d, opts: opts, raw: raw, cfg: cfg}
-	r.resolve()
-
-	d.problems.Sort()
-	cfg.Warnings = d.problems.Warnings()
-	return cfg, d.problems
+	return d.decodeTop(doc.Content[0]), true
 }
 
 func (o Options) withDefaults() Options {
@@ -431,9 +453,9 @@ func (r *resolver) resolveSecrets() {
 	}
 	// Names and destinations are checked for every secret, even one with
 	// other errors, so that one run reports every clash.
-	names := map[string]string{}
-	r.dests = map[string]string{}
-	for _, rs := range raw.secrets {
+	names := make(map[string]string, len(raw.secrets))
+	r.dests = make(map[string]string, len(raw.secrets))
+	for i, rs := range raw.secrets {
 		s, ok := r.resolveSecret(rs)
 		if s.Name != "" {
 			if prev, dup := names[s.Name]; dup {
@@ -443,8 +465,14 @@ func (r *resolver) resolveSecrets() {
 			}
 		}
 		if ok {
+			if r.cfg.Secrets == nil {
+				r.cfg.Secrets = make([]Secret, 0, len(raw.secrets))
+			}
 			r.cfg.Secrets = append(r.cfg.Secrets, s)
 		}
+		// Nothing after this loop reads the raw secrets, so each is dropped
+		// once resolved and its memory can be freed while the rest resolve.
+		raw.secrets[i] = nil
 	}
 }
 

@@ -133,6 +133,11 @@ func (d *decoder) decodeTop(root *yaml.Node) rawConfig {
 		case "defaults":
 			raw.defaults = d.decodeDefaults(v)
 		case "secrets":
+			if d.isSplitKey(k) {
+				raw.secretsAt = d.split.at
+				raw.secrets = d.decodeSplitSecrets()
+				return
+			}
 			raw.secretsAt = pos(v)
 			raw.secrets = d.decodeSecrets(v)
 		}
@@ -270,11 +275,16 @@ func (d *decoder) decodeSecrets(n *yaml.Node) []*rawSecret {
 		}
 		return nil
 	}
-	// Each secret is allocated on its own, so that no block for all of them
-	// is allocated while the whole tree is still alive.
-	out := make([]*rawSecret, 0, len(n.Content))
+	return d.decodeSecretItems(n, make([]*rawSecret, 0, len(n.Content)))
+}
+
+// decodeSecretItems decodes the items of the list n and appends them to
+// out, numbered on from the secrets already in out.
+func (d *decoder) decodeSecretItems(n *yaml.Node, out []*rawSecret) []*rawSecret {
 	for i, item := range n.Content {
-		out = append(out, d.decodeSecret(resolveAlias(item), indexPath("secrets", i)))
+		// Each secret is allocated on its own, so that no block for all of
+		// them is allocated while the whole tree is still alive.
+		out = append(out, d.decodeSecret(resolveAlias(item), indexPath("secrets", len(out))))
 		if n.Anchor == "" {
 			n.Content[i] = nil
 		}
