@@ -3,8 +3,6 @@ package config
 import (
 	"regexp"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // credentialKey is one key of a credential set that only some auth
@@ -12,7 +10,7 @@ import (
 type credentialKey struct {
 	key     string
 	set     bool
-	node    *yaml.Node
+	at      Position
 	methods []string
 }
 
@@ -24,19 +22,19 @@ func (raw rawAuth) credentialKeys() []credentialKey {
 	approle := []string{AuthAppRole}
 	jwt := []string{AuthJWT, AuthKubernetes}
 	return []credentialKey{
-		{"token", raw.token.set, raw.token.node, token},
-		{"tokenFile", raw.tokenFile.set, raw.tokenFile.node, token},
-		{"roleId", raw.roleID.set, raw.roleID.node, approle},
-		{"roleIdFile", raw.roleIDFile.set, raw.roleIDFile.node, approle},
-		{"secretId", raw.secretID.set, raw.secretID.node, approle},
-		{"secretIdFile", raw.secretIDFile.set, raw.secretIDFile.node, approle},
-		{"secretIdWrapped", raw.secretIDWrapped.set, raw.secretIDWrapped.node, approle},
-		{"role", raw.role.set, raw.role.node, []string{AuthJWT, AuthKubernetes, AuthCert}},
-		{"jwt", raw.jwt.set, raw.jwt.node, jwt},
-		{"jwtFile", raw.jwtFile.set, raw.jwtFile.node, jwt},
-		{"username", raw.username.set, raw.username.node, []string{AuthUserpass}},
-		{"password", raw.password.set, raw.password.node, []string{AuthUserpass}},
-		{"passwordFile", raw.passwordFile.set, raw.passwordFile.node, []string{AuthUserpass}},
+		{"token", raw.token.set, raw.token.at, token},
+		{"tokenFile", raw.tokenFile.set, raw.tokenFile.at, token},
+		{"roleId", raw.roleID.set, raw.roleID.at, approle},
+		{"roleIdFile", raw.roleIDFile.set, raw.roleIDFile.at, approle},
+		{"secretId", raw.secretID.set, raw.secretID.at, approle},
+		{"secretIdFile", raw.secretIDFile.set, raw.secretIDFile.at, approle},
+		{"secretIdWrapped", raw.secretIDWrapped.set, raw.secretIDWrapped.at, approle},
+		{"role", raw.role.set, raw.role.at, []string{AuthJWT, AuthKubernetes, AuthCert}},
+		{"jwt", raw.jwt.set, raw.jwt.at, jwt},
+		{"jwtFile", raw.jwtFile.set, raw.jwtFile.at, jwt},
+		{"username", raw.username.set, raw.username.at, []string{AuthUserpass}},
+		{"password", raw.password.set, raw.password.at, []string{AuthUserpass}},
+		{"passwordFile", raw.passwordFile.set, raw.passwordFile.at, []string{AuthUserpass}},
 	}
 }
 
@@ -51,7 +49,7 @@ func (r *resolver) checkMethodKeys(raw rawAuth, method string) {
 		if len(k.methods) > 1 {
 			fix = "set authMethod to one of those"
 		}
-		r.errorf(k.node, joinPath(raw.path, k.key), "%s is a setting of authMethod %s, but authMethod is %s; remove it or %s",
+		r.errorAt(k.at, joinPath(raw.path, k.key), "%s is a setting of authMethod %s, but authMethod is %s; remove it or %s",
 			k.key, orList(k.methods), method, fix)
 	}
 }
@@ -70,13 +68,13 @@ func orList(words []string) string {
 func (r *resolver) checkSource(raw rawAuth, value opt[string], file string, fileOpt opt[string], valueKey, fileKey, credential string) {
 	path := raw.path
 	if value.v != "" && file != "" {
-		r.errorf(fileOpt.node, joinPath(path, fileKey), "set %s or %s, not both", valueKey, fileKey)
+		r.errorAt(fileOpt.at, joinPath(path, fileKey), "set %s or %s, not both", valueKey, fileKey)
 	}
 	if value.set && value.v != "" && !value.fromEnv {
-		r.warnf(value.node, joinPath(path, valueKey), "%s is written in the file; anyone who can read the file can use it, so use ${NAME} or %s", credential, fileKey)
+		r.warnAt(value.at, joinPath(path, valueKey), "%s is written in the file; anyone who can read the file can use it, so use ${NAME} or %s", credential, fileKey)
 	}
 	if file != "" {
-		r.checkReadable(file, fileOpt.node, joinPath(path, fileKey), "", false)
+		r.checkReadable(file, fileOpt.at, joinPath(path, fileKey), "", false)
 	}
 }
 
@@ -87,7 +85,7 @@ func (r *resolver) checkSource(raw rawAuth, value opt[string], file string, file
 func (r *resolver) resolveJWTAuth(a *Auth, raw rawAuth) {
 	path := raw.path
 	if a.Role == "" && !r.reported(joinPath(path, "role")) {
-		r.errorf(raw.node, path, "authMethod %s needs role, the name of a role at auth/%s/role", a.Method, a.Mount)
+		r.errorAt(raw.at, path, "authMethod %s needs role, the name of a role at auth/%s/role", a.Method, a.Mount)
 	}
 	r.checkSource(raw, raw.jwt, a.JWTFile, raw.jwtFile, "jwt", "jwtFile", "a JWT")
 	if a.JWT != "" || a.JWTFile != "" || r.reported(joinPath(path, "jwt"), joinPath(path, "jwtFile")) {
@@ -97,24 +95,24 @@ func (r *resolver) resolveJWTAuth(a *Auth, raw rawAuth) {
 		a.JWTFile = DefaultKubernetesTokenFile
 		return
 	}
-	r.errorf(raw.node, path, "authMethod jwt needs jwt or jwtFile, the JWT to log in with")
+	r.errorAt(raw.at, path, "authMethod jwt needs jwt or jwtFile, the JWT to log in with")
 }
 
 // resolveCertAuth checks a cert set. It logs in with the TLS client
 // certificate of secretStore, so it needs one, and an https address.
 func (r *resolver) resolveCertAuth(a *Auth, raw rawAuth) {
-	n := raw.method.node
-	if n == nil {
-		n = raw.node
+	at := raw.method.at
+	if !raw.method.set {
+		at = raw.at
 	}
 	path := joinPath(raw.path, "authMethod")
 	tls := r.cfg.Store.TLS
 	if tls.ClientCert == "" && tls.ClientKey == "" && !r.reported("secretStore.tlsClientCert", "secretStore.tlsClientKey") {
-		r.errorf(n, path, "authMethod cert logs in with a TLS client certificate; set tlsClientCert and tlsClientKey under secretStore, or VAULT_CLIENT_CERT and VAULT_CLIENT_KEY")
+		r.errorAt(at, path, "authMethod cert logs in with a TLS client certificate; set tlsClientCert and tlsClientKey under secretStore, or VAULT_CLIENT_CERT and VAULT_CLIENT_KEY")
 	}
 	for _, address := range r.cfg.Store.Addresses {
 		if strings.HasPrefix(address, "http://") {
-			r.errorf(n, path, "authMethod cert sends the client certificate in the TLS handshake, so it needs an https address, not %s", address)
+			r.errorAt(at, path, "authMethod cert sends the client certificate in the TLS handshake, so it needs an https address, not %s", address)
 		}
 	}
 }
@@ -131,13 +129,13 @@ func (r *resolver) resolveUserpassAuth(a *Auth, raw rawAuth) {
 	path := raw.path
 	switch {
 	case a.Username == "" && !r.reported(joinPath(path, "username")):
-		r.errorf(raw.node, path, "authMethod userpass needs username")
+		r.errorAt(raw.at, path, "authMethod userpass needs username")
 	case a.Username != "" && !userpassName.MatchString(a.Username):
-		r.errorf(raw.username.node, joinPath(path, "username"), "username %q is not a valid userpass name; use letters, digits, _, - and ., starting and ending with a letter or digit", a.Username)
+		r.errorAt(raw.username.at, joinPath(path, "username"), "username %q is not a valid userpass name; use letters, digits, _, - and ., starting and ending with a letter or digit", a.Username)
 	}
 	r.checkSource(raw, raw.password, a.PasswordFile, raw.passwordFile, "password", "passwordFile", "a password")
 	if a.Password == "" && a.PasswordFile == "" && !r.reported(joinPath(path, "password"), joinPath(path, "passwordFile")) {
-		r.errorf(raw.node, path, "authMethod userpass needs password or passwordFile")
+		r.errorAt(raw.at, path, "authMethod userpass needs password or passwordFile")
 	}
 }
 

@@ -13,31 +13,59 @@ import (
 // decoder walks YAML nodes, expands environment references in scalar values
 // and records every problem with its position.
 type decoder struct {
-	file     string
-	lines    []string // the file's text, for columns inside block scalars
-	lookup   LookupFunc
-	problems Problems
+	file string
+	// text is the file's content, for columns inside block scalars and
+	// hints on YAML syntax errors. lineStarts holds the offset of each
+	// line in text, built on first use.
+	text       []byte
+	lineStarts []int
+	lookup     LookupFunc
+	problems   Problems
 	// misspelt contains the paths that an unknown key was probably meant
 	// for, such as secrets[0].key for a Key written in the wrong case.
 	misspelt map[string]bool
+	// split is the secrets list cut out of text while decodeSplit runs, and
+	// splitFailed is set when one of its pieces does not parse.
+	split       *listSplit
+	splitFailed bool
+}
+
+// line returns the text of the 1-based line n without its line break, or
+// false when the file has no such line.
+func (d *decoder) line(n int) (string, bool) {
+	if d.lineStarts == nil {
+		d.lineStarts = []int{0}
+		for i, c := range d.text {
+			if c == '\n' {
+				d.lineStarts = append(d.lineStarts, i+1)
+			}
+		}
+	}
+	if n < 1 || n > len(d.lineStarts) {
+		return "", false
+	}
+	start, end := d.lineStarts[n-1], len(d.text)
+	if n < len(d.lineStarts) {
+		end = d.lineStarts[n] - 1
+	}
+	return string(d.text[start:end]), true
 }
 
 // indentColumn returns the 1-based column of the first character of the
 // 1-based line that is not a space, or 1 when the line is unknown.
 func (d *decoder) indentColumn(line int) int {
-	if line < 1 || line > len(d.lines) {
+	text, ok := d.line(line)
+	if !ok {
 		return 1
 	}
-	text := d.lines[line-1]
 	return len(text) - len(strings.TrimLeft(text, " \t")) + 1
 }
 
-func (d *decoder) add(sev Severity, n *yaml.Node, path, format string, args ...any) {
-	p := Problem{File: d.file, Path: path, Severity: sev, Message: fmt.Sprintf(format, args...)}
-	if n != nil {
-		p.Line, p.Column = n.Line, n.Column
-	}
-	d.problems = append(d.problems, p)
+func (d *decoder) add(sev Severity, at Position, path, format string, args ...any) {
+	d.problems = append(d.problems, Problem{
+		File: d.file, Line: at.Line, Column: at.Column, Path: path,
+		Severity: sev, Message: fmt.Sprintf(format, args...),
+	})
 }
 
 // reported reports whether an error already explains why a value at one of
@@ -70,12 +98,33 @@ func parentPath(path string) string {
 	return path[:i]
 }
 
+// errorf and warnf report a problem at a node of the tree, which exists
+// only while the file is decoded. errorAt and warnAt report one at a
+// position kept in the raw values, for the checks that run later.
+
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.add(SeverityError, n, path, format, args...)
+	d.add(SeverityError, pos(n), path, format, args...)
 }
 
 func (d *decoder) warnf(n *yaml.Node, path, format string, args ...any) {
-	d.add(SeverityWarning, n, path, format, args...)
+	d.add(SeverityWarning, pos(n), path, format, args...)
+}
+
+func (d *decoder) errorAt(at Position, path, format string, args ...any) {
+	d.add(SeverityError, at, path, format, args...)
+}
+
+func (d *decoder) warnAt(at Position, path, format string, args ...any) {
+	d.add(SeverityWarning, at, path, format, args...)
+}
+
+// pos returns the position of n. For nil it returns the zero Position,
+// which a problem prints without a line.
+func pos(n *yaml.Node) Position {
+	if n == nil {
+		return Position{}
+	}
+	return Position{Line: n.Line, Column: n.Column}
 }
 
 // fields checks that n is a mapping with only known keys and calls fn for
@@ -94,25 +143,24 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key 
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], resolveAlias(n.Content[i+1])
 		key := k.Value
-		keyPath := joinPath(path, key)
 		if k.Tag == "!!merge" {
 			d.errorf(k, path, "YAML merge keys (<<) are not supported; write the keys out")
 			continue
 		}
 		if seen[key] {
-			d.errorf(k, keyPath, "key %q is written twice; remove one", key)
+			d.errorf(k, joinPath(path, key), "key %q is written twice; remove one", key)
 			continue
 		}
 		seen[key] = true
 		if !contains(known, key) {
 			if s := suggest(key, known); s != "" {
-				d.errorf(k, keyPath, "unknown key %q; did you mean %q?", key, s)
+				d.errorf(k, joinPath(path, key), "unknown key %q; did you mean %q?", key, s)
 				if d.misspelt == nil {
 					d.misspelt = map[string]bool{}
 				}
 				d.misspelt[joinPath(path, s)] = true
 			} else {
-				d.errorf(k, keyPath, "unknown key %q; known keys here: %s", key, strings.Join(known, ", "))
+				d.errorf(k, joinPath(path, key), "unknown key %q; known keys here: %s", key, strings.Join(known, ", "))
 			}
 			continue
 		}
@@ -150,7 +198,8 @@ func (d *decoder) str(n *yaml.Node, path string) (opt[string], bool) {
 	if !ok {
 		return opt[string]{}, false
 	}
-	return opt[string]{v: s, set: true, node: n, fromEnv: expanded}, true
+	literal := n.Style&yaml.LiteralStyle != 0
+	return opt[string]{v: s, set: true, at: pos(n), fromEnv: expanded, literal: literal}, true
 }
 
 // strList accepts one string or a list of strings.
@@ -158,13 +207,13 @@ func (d *decoder) strList(n *yaml.Node, path string) (opt[[]string], bool) {
 	if n.Kind == yaml.SequenceNode {
 		var out []string
 		for i, item := range n.Content {
-			s, ok := d.str(resolveAlias(item), fmt.Sprintf("%s[%d]", path, i))
+			s, ok := d.str(resolveAlias(item), indexPath(path, i))
 			if !ok {
 				return opt[[]string]{}, false
 			}
 			out = append(out, s.v)
 		}
-		return opt[[]string]{v: out, set: true, node: n}, true
+		return opt[[]string]{v: out, set: true, at: pos(n)}, true
 	}
 	s, ok := d.str(n, path)
 	if !ok {
@@ -176,7 +225,7 @@ func (d *decoder) strList(n *yaml.Node, path string) (opt[[]string], bool) {
 			out = append(out, part)
 		}
 	}
-	return opt[[]string]{v: out, set: true, node: n, fromEnv: s.fromEnv}, true
+	return opt[[]string]{v: out, set: true, at: pos(n), fromEnv: s.fromEnv}, true
 }
 
 func (d *decoder) boolean(n *yaml.Node, path string) (opt[bool], bool) {
@@ -189,7 +238,7 @@ func (d *decoder) boolean(n *yaml.Node, path string) (opt[bool], bool) {
 		d.errorf(n, path, "%q is not a boolean; write true or false", s)
 		return opt[bool]{}, false
 	}
-	return opt[bool]{v: b, set: true, node: n, fromEnv: expanded}, true
+	return opt[bool]{v: b, set: true, at: pos(n), fromEnv: expanded}, true
 }
 
 func (d *decoder) integer(n *yaml.Node, path string) (opt[int], bool) {
@@ -202,7 +251,7 @@ func (d *decoder) integer(n *yaml.Node, path string) (opt[int], bool) {
 		d.errorf(n, path, "%q is not a whole number; write digits only, such as 3", s)
 		return opt[int]{}, false
 	}
-	return opt[int]{v: v, set: true, node: n, fromEnv: expanded}, true
+	return opt[int]{v: v, set: true, at: pos(n), fromEnv: expanded}, true
 }
 
 func (d *decoder) duration(n *yaml.Node, path string) (opt[time.Duration], bool) {
@@ -224,16 +273,19 @@ func (d *decoder) duration(n *yaml.Node, path string) (opt[time.Duration], bool)
 		d.errorf(n, path, "%s is below the minimum of %s; write %q or more", v, MinRefreshInterval, MinRefreshInterval.String())
 		return opt[time.Duration]{}, false
 	}
-	return opt[time.Duration]{v: v, set: true, node: n, fromEnv: expanded}, true
+	return opt[time.Duration]{v: v, set: true, at: pos(n), fromEnv: expanded}, true
 }
 
-// opt is a value that may be absent from the file, with the node it came
-// from for positions in later checks.
+// opt is a value that may be absent from the file, with its position for
+// later checks.
 type opt[T any] struct {
 	v       T
+	at      Position // zero when unset
 	set     bool
-	node    *yaml.Node
 	fromEnv bool // some ${NAME} reference was expanded in it
+	// literal marks a literal block scalar (|). Unless fromEnv is set, its
+	// lines are the file's lines.
+	literal bool
 }
 
 func (o opt[T]) or(fallback T) T {
@@ -274,6 +326,12 @@ func joinPath(parent, key string) string {
 		return key
 	}
 	return parent + "." + key
+}
+
+// indexPath returns the path of item i of the list at parent, such as
+// secrets[2].
+func indexPath(parent string, i int) string {
+	return parent + "[" + strconv.Itoa(i) + "]"
 }
 
 func contains(list []string, s string) bool {

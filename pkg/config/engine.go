@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -10,9 +9,8 @@ import (
 // rawParam is one entry of a secret's data mapping, the body of a method
 // write request.
 type rawParam struct {
-	key     string
-	keyNode *yaml.Node
-	value   any // string or []string, expanded
+	key   string
+	value any // string or []string, expanded
 }
 
 // decodeWriteData decodes the data mapping of a secret. Each value is one
@@ -38,7 +36,7 @@ func (d *decoder) decodeWriteData(n *yaml.Node, path string) []rawParam {
 		if !ok {
 			continue
 		}
-		params = append(params, rawParam{key: k.Value, keyNode: k, value: value})
+		params = append(params, rawParam{key: k.Value, value: value})
 	}
 	return params
 }
@@ -54,7 +52,7 @@ func (d *decoder) paramValue(n *yaml.Node, path string) (any, bool) {
 		list := make([]string, 0, len(n.Content))
 		for i, item := range n.Content {
 			item = resolveAlias(item)
-			itemPath := fmt.Sprintf("%s[%d]", path, i)
+			itemPath := indexPath(path, i)
 			if item.Kind != yaml.ScalarNode {
 				d.errorf(item, itemPath, "expected a single value, found %s; a list of parameters holds values only", describe(item))
 				return nil, false
@@ -81,13 +79,13 @@ func (d *decoder) paramValue(n *yaml.Node, path string) (any, bool) {
 // that the keys of the secret suit its engine. It reports whether the
 // engine is generic, whose mount and path the caller then takes as
 // written.
-func (r *resolver) resolveEngine(rs rawSecret, s *Secret) bool {
+func (r *resolver) resolveEngine(rs *rawSecret, s *Secret) bool {
 	s.Engine = strings.ToLower(strings.TrimSpace(rs.engine.v))
 	if s.Engine == "" {
 		s.Engine = EngineKV
 	}
 	if s.Engine != EngineKV && s.Engine != EngineGeneric {
-		r.errorf(rs.engine.node, joinPath(rs.path, "engine"), "engine %q is not supported; use kv (the default) or generic", rs.engine.v)
+		r.errorAt(rs.engine.at, joinPath(rs.path, "engine"), "engine %q is not supported; use kv (the default) or generic", rs.engine.v)
 		return false
 	}
 	s.Method = strings.ToLower(strings.TrimSpace(rs.method.v))
@@ -95,27 +93,27 @@ func (r *resolver) resolveEngine(rs rawSecret, s *Secret) bool {
 		s.Method = MethodRead
 	}
 	if s.Method != MethodRead && s.Method != MethodWrite {
-		r.errorf(rs.method.node, joinPath(rs.path, "method"), "method %q is not supported; use read (a GET, the default) or write (a PUT with data)", rs.method.v)
+		r.errorAt(rs.method.at, joinPath(rs.path, "method"), "method %q is not supported; use read (a GET, the default) or write (a PUT with data)", rs.method.v)
 	}
 
 	if s.Engine == EngineKV {
 		if s.Method == MethodWrite {
-			r.errorf(rs.method.node, joinPath(rs.path, "method"), "method write sends a request that may change data, and KV secrets are only read; set engine: generic to write to a path such as pki/issue/ROLE")
+			r.errorAt(rs.method.at, joinPath(rs.path, "method"), "method write sends a request that may change data, and KV secrets are only read; set engine: generic to write to a path such as pki/issue/ROLE")
 		}
-		if rs.writeNode != nil {
-			r.errorf(rs.writeNode, joinPath(rs.path, "data"), "data is the body of a method write request, which needs engine: generic; remove data, or set engine: generic and method: write")
+		if rs.writeSet {
+			r.errorAt(rs.writeAt, joinPath(rs.path, "data"), "data is the body of a method write request, which needs engine: generic; remove data, or set engine: generic and method: write")
 		}
 		return false
 	}
 
 	if rs.kvVersion.set {
-		r.errorf(rs.kvVersion.node, joinPath(rs.path, "kvVersion"), "kvVersion applies to engine kv only; remove it, since engine generic sends the path as written")
+		r.errorAt(rs.kvVersion.at, joinPath(rs.path, "kvVersion"), "kvVersion applies to engine kv only; remove it, since engine generic sends the path as written")
 	}
 	if rs.version.set {
-		r.errorf(rs.version.node, joinPath(rs.path, "version"), "version pins a KV v2 version, and engine generic reads no KV version; remove it")
+		r.errorAt(rs.version.at, joinPath(rs.path, "version"), "version pins a KV v2 version, and engine generic reads no KV version; remove it")
 	}
-	if rs.writeNode != nil && s.Method != MethodWrite {
-		r.errorf(rs.writeNode, joinPath(rs.path, "data"), "data is sent only with method write; set method: write, or remove data")
+	if rs.writeSet && s.Method != MethodWrite {
+		r.errorAt(rs.writeAt, joinPath(rs.path, "data"), "data is sent only with method write; set method: write, or remove data")
 	}
 	if s.Method == MethodWrite {
 		s.WriteData = map[string]any{}
@@ -123,7 +121,7 @@ func (r *resolver) resolveEngine(rs rawSecret, s *Secret) bool {
 			s.WriteData[p.key] = p.value
 		}
 		if !rs.refresh.set && !r.raw.defaults.refresh.set {
-			r.warnf(rs.method.node, joinPath(rs.path, "method"), "method write sends its request again at every refresh unless a lease can be renewed, and each request may issue new credentials, such as a certificate; set refreshInterval (the default is %s), see docs/leases.md",
+			r.warnAt(rs.method.at, joinPath(rs.path, "method"), "method write sends its request again at every refresh unless a lease can be renewed, and each request may issue new credentials, such as a certificate; set refreshInterval (the default is %s), see docs/leases.md",
 				strings.TrimSuffix(DefaultRefreshInterval.String(), "0s"))
 		}
 	}

@@ -20,7 +20,7 @@ const linkedReserved = ".."
 
 // resolveLayout sets s.Layout and checks that the files of a linked secret
 // can share one folder that no other linked secret uses.
-func (r *resolver) resolveLayout(rs rawSecret, s *Secret) {
+func (r *resolver) resolveLayout(rs *rawSecret, s *Secret) {
 	p := joinPath(rs.path, "layout")
 	switch strings.ToLower(strings.TrimSpace(rs.layout.v)) {
 	case "", LayoutFiles:
@@ -29,7 +29,7 @@ func (r *resolver) resolveLayout(rs rawSecret, s *Secret) {
 	case LayoutLinked:
 		s.Layout = LayoutLinked
 	default:
-		r.errorf(rs.layout.node, p, "layout %q is not supported; use files (the default) or linked (all files in one folder, replaced together)", rs.layout.v)
+		r.errorAt(rs.layout.at, p, "layout %q is not supported; use files (the default) or linked (all files in one folder, replaced together)", rs.layout.v)
 		return
 	}
 	if len(s.Files) == 0 {
@@ -40,12 +40,12 @@ func (r *resolver) resolveLayout(rs rawSecret, s *Secret) {
 	ok := true
 	for _, f := range s.Files {
 		if other := filepath.Dir(f.Path); other != dir {
-			r.errorf(rs.layout.node, p, "layout linked keeps every file of a secret in one folder, but %s is in %s and %s is in %s; move the files into one folder, or remove layout",
+			r.errorAt(f.Pos, p, "layout linked keeps every file of a secret in one folder, but %s is in %s and %s is in %s; move the files into one folder, or remove layout",
 				s.Files[0].Dest, dir, f.Dest, other)
 			return
 		}
 		if strings.HasPrefix(filepath.Base(f.Path), linkedReserved) {
-			r.errorf(rs.layout.node, p, "layout linked uses the names starting with %q in %s for itself, so the file %s cannot have that name; rename it",
+			r.errorAt(f.Pos, p, "layout linked uses the names starting with %q in %s for itself, so the file %s cannot have that name; rename it",
 				linkedReserved, dir, f.Dest)
 			ok = false
 		}
@@ -57,7 +57,7 @@ func (r *resolver) resolveLayout(rs rawSecret, s *Secret) {
 	// two secrets switch the same ..data link.
 	folder := realFolder(dir)
 	if prev, taken := r.linkedDirs[folder]; taken {
-		r.errorf(rs.layout.node, p, "folder %s already holds the linked files of %s, and each folder has room for one linked secret; give this secret its own folder",
+		r.errorAt(rs.layout.at, p, "folder %s already holds the linked files of %s, and each folder has room for one linked secret; give this secret its own folder",
 			dir, prev)
 		return
 	}

@@ -61,15 +61,43 @@ func Load(path string, opts Options) (*Config, error) {
 // every problem, errors and warnings, sorted by position; the config is
 // usable only when no problem is an error.
 func Parse(file string, data []byte, opts Options) (*Config, Problems) {
-	opts = opts.withDefaults()
-	d := &decoder{file: file, lines: strings.Split(string(data), "\n"), lookup: opts.Lookup}
-	cfg := &Config{File: file}
+	return parse(file, data, opts, true)
+}
 
+// parse implements Parse. With trySplit it first tries to decode the
+// secrets list in pieces (see decodeSplit), and tests compare the result
+// with and without.
+func parse(file string, data []byte, opts Options, trySplit bool) (*Config, Problems) {
+	opts = opts.withDefaults()
+	cfg := &Config{File: file}
+	d := &decoder{file: file, text: data, lookup: opts.Lookup}
+	var raw rawConfig
+	ok := false
+	if trySplit {
+		raw, ok = d.decodeSplit()
+	}
+	if !ok {
+		d = &decoder{file: file, text: data, lookup: opts.Lookup}
+		if raw, ok = d.decodeWhole(); !ok {
+			return cfg, d.problems
+		}
+	}
+	r := &resolver{decoder: d, opts: opts, raw: raw, cfg: cfg}
+	r.resolve()
+
+	d.problems.Sort()
+	cfg.Warnings = d.problems.Warnings()
+	return cfg, d.problems
+}
+
+// decodeWhole decodes the file as one tree. It returns false, with the
+// problem, when the file is not valid YAML or is empty.
+func (d *decoder) decodeWhole() (rawConfig, bool) {
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(d.text))
 	if err := dec.Decode(&doc); err != nil {
-		d.problems = append(d.problems, yamlProblem(file, err, d.lines))
-		return cfg, d.problems
+		d.problems = append(d.problems, d.yamlProblem(err))
+		return rawConfig{}, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -77,15 +105,9 @@ func Parse(file string, data []byte, opts Options) (*Config, Problems) {
 	}
 	if len(doc.Content) == 0 {
 		d.errorf(nil, "", "the file is empty; it needs secretStore and secrets")
-		return cfg, d.problems
+		return rawConfig{}, false
 	}
-	raw := d.decodeTop(doc.Content[0])
-	r := &resolver{decoder: d, opts: opts, raw: raw, cfg: cfg}
-	r.resolve()
-
-	d.problems.Sort()
-	cfg.Warnings = d.problems.Warnings()
-	return cfg, d.problems
+	return d.decodeTop(doc.Content[0]), true
 }
 
 func (o Options) withDefaults() Options {
@@ -102,9 +124,9 @@ func (o Options) withDefaults() Options {
 }
 
 // yamlProblem turns a YAML syntax error into a problem with its line and a
-// hint on what usually causes it. lines is the file's text.
-func yamlProblem(file string, err error, lines []string) Problem {
-	p := Problem{File: file, Severity: SeverityError}
+// hint on what usually causes it.
+func (d *decoder) yamlProblem(err error) Problem {
+	p := Problem{File: d.file, Severity: SeverityError}
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	var line int
@@ -112,16 +134,16 @@ func yamlProblem(file string, err error, lines []string) Problem {
 		p.Line, p.Column = line, 1
 		msg = strings.TrimSpace(msg[strings.IndexByte(msg, ':')+1:])
 	}
-	p.Message = "invalid YAML: " + msg + "; " + yamlHint(msg, p.Line, lines)
+	text, _ := d.line(p.Line)
+	p.Message = "invalid YAML: " + msg + "; " + yamlHint(msg, text)
 	return p
 }
 
-func yamlHint(msg string, line int, lines []string) string {
-	if line >= 1 && line <= len(lines) {
-		text := lines[line-1]
-		if strings.Contains(text[:len(text)-len(strings.TrimLeft(text, " \t"))], "\t") {
-			return "YAML indents with spaces only; replace the tab on this line"
-		}
+// yamlHint returns a likely fix for a YAML syntax error, given the text of
+// the line that the error names ("" when it names none).
+func yamlHint(msg, text string) string {
+	if strings.Contains(text[:len(text)-len(strings.TrimLeft(text, " \t"))], "\t") {
+		return "YAML indents with spaces only; replace the tab on this line"
 	}
 	switch {
 	case strings.Contains(msg, "mapping values are not allowed"):
@@ -174,9 +196,9 @@ func (r *resolver) envVar(suffix string) (name, value string) {
 func (r *resolver) resolveStore() {
 	raw := r.raw.store
 	st := &r.cfg.Store
-	storeNode := raw.node
-	if storeNode == nil {
-		storeNode = r.raw.node
+	storeAt := raw.at
+	if !r.raw.storeSet {
+		storeAt = r.raw.at
 	}
 
 	st.Addresses = raw.address.v
@@ -186,14 +208,14 @@ func (r *resolver) resolveStore() {
 		}
 	}
 	if len(st.Addresses) == 0 && !r.reported("secretStore.address") {
-		n := storeNode
-		if raw.address.node != nil {
-			n = raw.address.node
+		at := storeAt
+		if raw.address.set {
+			at = raw.address.at
 		}
-		r.errorf(n, "secretStore.address", "no server address; set secretStore.address in the file or VAULT_ADDR in the environment")
+		r.errorAt(at, "secretStore.address", "no server address; set secretStore.address in the file or VAULT_ADDR in the environment")
 	}
 	for i, a := range st.Addresses {
-		st.Addresses[i] = r.checkAddress(a, raw.address.node)
+		st.Addresses[i] = r.checkAddress(a, raw.address.at)
 	}
 
 	if raw.namespace.set {
@@ -210,15 +232,15 @@ func (r *resolver) resolveStore() {
 	}
 }
 
-func (r *resolver) checkAddress(address string, n *yaml.Node) string {
+func (r *resolver) checkAddress(address string, at Position) string {
 	address = strings.TrimRight(strings.TrimSpace(address), "/")
 	u, err := url.Parse(address)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.errorf(n, "secretStore.address", "%q is not a server address; write it as https://HOST:PORT", address)
+		r.errorAt(at, "secretStore.address", "%q is not a server address; write it as https://HOST:PORT", address)
 		return address
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		r.warnf(n, "secretStore.address", "%s sends tokens and secrets unencrypted; use https unless the network is private", address)
+		r.warnAt(at, "secretStore.address", "%s sends tokens and secrets unencrypted; use https unless the network is private", address)
 	}
 	return address
 }
@@ -236,12 +258,12 @@ func (r *resolver) resolveTLS() {
 	t := &r.cfg.Store.TLS
 	fileSetting := func(o opt[string], envSuffix, key string, folderOK bool) string {
 		if o.set && o.v != "" {
-			r.checkReadable(o.v, o.node, "secretStore."+key, "", folderOK)
+			r.checkReadable(o.v, o.at, "secretStore."+key, "", folderOK)
 			return o.v
 		}
 		name, v := r.envVar(envSuffix)
 		if v != "" {
-			r.checkReadable(v, r.raw.store.node, "secretStore."+key, name, folderOK)
+			r.checkReadable(v, r.raw.store.at, "secretStore."+key, name, folderOK)
 		}
 		return v
 	}
@@ -259,29 +281,29 @@ func (r *resolver) resolveTLS() {
 		t.SkipVerify = v == "1" || strings.EqualFold(v, "true")
 	}
 	if t.SkipVerify {
-		r.warnf(raw.skipVerify.node, "secretStore.tlsSkipVerify", "TLS certificates are not verified, so anyone on the network path can read the secrets; set tlsCACert instead")
+		r.warnAt(raw.skipVerify.at, "secretStore.tlsSkipVerify", "TLS certificates are not verified, so anyone on the network path can read the secrets; set tlsCACert instead")
 	}
 	if (t.ClientCert == "") != (t.ClientKey == "") {
-		r.errorf(r.raw.store.node, "secretStore", "a client certificate needs both tlsClientCert and tlsClientKey; set both, or neither")
+		r.errorAt(r.raw.store.at, "secretStore", "a client certificate needs both tlsClientCert and tlsClientKey; set both, or neither")
 	}
 }
 
 // checkReadable reports an error when path cannot be opened, or is a
 // folder where a file is needed. envName names the variable that gave the
 // path, or is "" when the file did.
-func (r *resolver) checkReadable(path string, n *yaml.Node, key, envName string, folderOK bool) {
+func (r *resolver) checkReadable(path string, at Position, key, envName string, folderOK bool) {
 	source := ""
 	if envName != "" {
 		source = " (from " + envName + ")"
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		r.errorf(n, key, "cannot read %s%s: %v; check the path and its permissions", path, source, unwrapPathError(err))
+		r.errorAt(at, key, "cannot read %s%s: %v; check the path and its permissions", path, source, unwrapPathError(err))
 		return
 	}
 	defer f.Close()
 	if info, err := f.Stat(); err == nil && info.IsDir() && !folderOK {
-		r.errorf(n, key, "%s%s is a folder; give the path of the file itself", path, source)
+		r.errorAt(at, key, "%s%s is a folder; give the path of the file itself", path, source)
 	}
 }
 func unwrapPathError(err error) error {
@@ -303,8 +325,7 @@ func splitList(s string) []string {
 }
 
 func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
-	a := Auth{Name: raw.name, Pos: pos(raw.node)}
-	n := raw.node
+	a := Auth{Name: raw.name, Pos: raw.at}
 	a.Method = strings.ToLower(raw.method.v)
 	if a.Method == "" {
 		a.Method = AuthToken
@@ -338,10 +359,10 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 	switch a.Method {
 	case AuthToken:
 		if a.Token != "" && a.TokenFile != "" {
-			r.errorf(raw.tokenFile.node, joinPath(path, "tokenFile"), "set token or tokenFile, not both")
+			r.errorAt(raw.tokenFile.at, joinPath(path, "tokenFile"), "set token or tokenFile, not both")
 		}
 		if raw.token.set && raw.token.v != "" && !raw.token.fromEnv {
-			r.warnf(raw.token.node, joinPath(path, "token"), "a token is written in the file; anyone who can read the file can use it, so use ${VAULT_TOKEN} or tokenFile")
+			r.warnAt(raw.token.at, joinPath(path, "token"), "a token is written in the file; anyone who can read the file can use it, so use ${VAULT_TOKEN} or tokenFile")
 		}
 		if a.Token == "" && a.TokenFile == "" && isDefault {
 			a.Token, _ = r.env("TOKEN")
@@ -359,32 +380,32 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 			if isDefault {
 				hint = "set token or tokenFile, export VAULT_TOKEN, or log in so that ~/.vault-token exists"
 			}
-			r.errorf(n, path, "no token for credentials %s; %s", displayName(raw.name), hint)
+			r.errorAt(raw.at, path, "no token for credentials %s; %s", displayName(raw.name), hint)
 		}
 		if a.TokenFile != "" {
-			r.checkReadable(a.TokenFile, raw.tokenFile.node, joinPath(path, "tokenFile"), "", false)
+			r.checkReadable(a.TokenFile, raw.tokenFile.at, joinPath(path, "tokenFile"), "", false)
 		}
 	case AuthAppRole:
 		if a.RoleID == "" && a.RoleIDFile == "" && !r.reported(joinPath(path, "roleId"), joinPath(path, "roleIdFile")) {
-			r.errorf(n, path, "authMethod approle needs roleId or roleIdFile")
+			r.errorAt(raw.at, path, "authMethod approle needs roleId or roleIdFile")
 		}
 		if a.RoleID != "" && a.RoleIDFile != "" {
-			r.errorf(raw.roleIDFile.node, joinPath(path, "roleIdFile"), "set roleId or roleIdFile, not both")
+			r.errorAt(raw.roleIDFile.at, joinPath(path, "roleIdFile"), "set roleId or roleIdFile, not both")
 		}
 		if a.SecretID != "" && a.SecretIDFile != "" {
-			r.errorf(raw.secretIDFile.node, joinPath(path, "secretIdFile"), "set secretId or secretIdFile, not both")
+			r.errorAt(raw.secretIDFile.at, joinPath(path, "secretIdFile"), "set secretId or secretIdFile, not both")
 		}
 		if raw.secretID.set && raw.secretID.v != "" && !raw.secretID.fromEnv {
-			r.warnf(raw.secretID.node, joinPath(path, "secretId"), "a secret id is written in the file; use ${NAME} or secretIdFile")
+			r.warnAt(raw.secretID.at, joinPath(path, "secretId"), "a secret id is written in the file; use ${NAME} or secretIdFile")
 		}
 		if a.RoleIDFile != "" {
-			r.checkReadable(a.RoleIDFile, raw.roleIDFile.node, joinPath(path, "roleIdFile"), "", false)
+			r.checkReadable(a.RoleIDFile, raw.roleIDFile.at, joinPath(path, "roleIdFile"), "", false)
 		}
 		if a.SecretIDFile != "" {
-			r.checkReadable(a.SecretIDFile, raw.secretIDFile.node, joinPath(path, "secretIdFile"), "", false)
+			r.checkReadable(a.SecretIDFile, raw.secretIDFile.at, joinPath(path, "secretIdFile"), "", false)
 		}
 		if a.SecretIDWrapped && a.SecretID == "" && a.SecretIDFile == "" && !r.reported(joinPath(path, "secretId"), joinPath(path, "secretIdFile")) {
-			r.errorf(raw.secretIDWrapped.node, joinPath(path, "secretIdWrapped"), "secretIdWrapped is true, so secretId or secretIdFile must give the wrapping token; set one of them")
+			r.errorAt(raw.secretIDWrapped.at, joinPath(path, "secretIdWrapped"), "secretIdWrapped is true, so secretId or secretIdFile must give the wrapping token; set one of them")
 		}
 	case AuthJWT, AuthKubernetes:
 		r.resolveJWTAuth(&a, raw)
@@ -393,7 +414,7 @@ func (r *resolver) resolveAuth(raw rawAuth, isDefault bool) Auth {
 	case AuthUserpass:
 		r.resolveUserpassAuth(&a, raw)
 	default:
-		r.errorf(raw.method.node, joinPath(path, "authMethod"), "authMethod %q is not supported; use %s", raw.method.v, orList(authMethods))
+		r.errorAt(raw.method.at, joinPath(path, "authMethod"), "authMethod %q is not supported; use %s", raw.method.v, orList(authMethods))
 	}
 	return a
 }
@@ -430,58 +451,60 @@ func (r *resolver) absPath(p string) string {
 func (r *resolver) resolveSecrets() {
 	raw := r.raw
 	if len(raw.secrets) == 0 {
-		n := raw.secretsNode
-		if n == nil {
-			n = raw.node
-		}
-		r.errorf(n, "secrets", "no secrets; add at least one entry under secrets")
+		r.errorAt(raw.secretsAt, "secrets", "no secrets; add at least one entry under secrets")
 		return
 	}
 	// Names and destinations are checked for every secret, even one with
 	// other errors, so that one run reports every clash.
-	names := map[string]string{}
-	r.dests = map[string]string{}
+	names := make(map[string]string, len(raw.secrets))
+	r.dests = make(map[string]string, len(raw.secrets))
 	r.linkedDirs = map[string]string{}
-	for _, rs := range raw.secrets {
+	for i, rs := range raw.secrets {
 		s, ok := r.resolveSecret(rs)
 		if s.Name != "" {
 			if prev, dup := names[s.Name]; dup {
-				r.errorf(rs.name.node, joinPath(rs.path, "name"), "secret name %q is already used by %s; rename one, since names must be unique", s.Name, prev)
+				r.errorAt(rs.name.at, joinPath(rs.path, "name"), "secret name %q is already used by %s; rename one, since names must be unique", s.Name, prev)
 			} else {
 				names[s.Name] = rs.path
 			}
 		}
 		if ok {
+			if r.cfg.Secrets == nil {
+				r.cfg.Secrets = make([]Secret, 0, len(raw.secrets))
+			}
 			r.cfg.Secrets = append(r.cfg.Secrets, s)
 		}
+		// Nothing after this loop reads the raw secrets, so each is dropped
+		// once resolved and its memory can be freed while the rest resolve.
+		raw.secrets[i] = nil
 	}
 }
 
 // claimDest records that the file at path p writes f, and reports an error
 // when an earlier file of any secret writes the same destination.
-func (r *resolver) claimDest(f File, n *yaml.Node, p string) bool {
+func (r *resolver) claimDest(f File, at Position, p string) bool {
 	if prev, dup := r.dests[f.Path]; dup {
-		r.errorf(n, p, "%s is also written by %s; give each file its own path", f.Dest, prev)
+		r.errorAt(at, p, "%s is also written by %s; give each file its own path", f.Dest, prev)
 		return false
 	}
 	r.dests[f.Path] = p
 	return true
 }
 
-func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
+func (r *resolver) resolveSecret(rs *rawSecret) (Secret, bool) {
 	d := r.raw.defaults
 	st := r.raw.store
-	s := Secret{Pos: pos(rs.node)}
+	s := Secret{Pos: rs.at}
 	before := len(r.problems.Errors())
 
 	s.Name = strings.TrimSpace(rs.name.v)
 	if s.Name == "" && !r.reported(joinPath(rs.path, "name")) {
-		r.errorf(rs.node, joinPath(rs.path, "name"), "missing name; give each secret a unique name")
+		r.errorAt(rs.at, joinPath(rs.path, "name"), "missing name; give each secret a unique name")
 	}
 
 	switch {
 	case rs.key.set && rs.keyPath.set && rs.key.v != rs.keyPath.v:
-		r.errorf(rs.keyPath.node, joinPath(rs.path, "path"), "key and path are two names for one setting and disagree; keep one")
+		r.errorAt(rs.keyPath.at, joinPath(rs.path, "path"), "key and path are two names for one setting and disagree; keep one")
 	case rs.key.set:
 		s.Path = rs.key.v
 	default:
@@ -489,22 +512,22 @@ func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
 	}
 	s.Path = strings.Trim(s.Path, "/")
 	if s.Path == "" && !r.reported(joinPath(rs.path, "key"), joinPath(rs.path, "path")) {
-		r.errorf(rs.node, joinPath(rs.path, "key"), "missing key; give the secret's path under its mount, such as app/db")
+		r.errorAt(rs.at, joinPath(rs.path, "key"), "missing key; give the secret's path under its mount, such as app/db")
 	}
 
 	generic := r.resolveEngine(rs, &s)
 	s.Mount = strings.Trim(firstSet(rs.mountPath, d.mountPath, st.mountPath).or(DefaultMountPath), "/")
 	if s.Mount == "" && !generic {
-		r.errorf(rs.mountPath.node, joinPath(rs.path, "mountPath"), "empty mountPath; name the secrets engine mount, such as secret")
+		r.errorAt(rs.mountPath.at, joinPath(rs.path, "mountPath"), "empty mountPath; name the secrets engine mount, such as secret")
 	}
 	s.KVVersion = firstSet(rs.kvVersion, d.kvVersion, st.kvVersion).or(DefaultKVVersion)
 	s.Version = rs.version.v
 	if rs.version.set && !generic {
 		if s.KVVersion == KVv1 {
-			r.errorf(rs.version.node, joinPath(rs.path, "version"), "version pins a KV v2 version, but this secret is KV v1; remove version or set kvVersion: v2")
+			r.errorAt(rs.version.at, joinPath(rs.path, "version"), "version pins a KV v2 version, but this secret is KV v1; remove version or set kvVersion: v2")
 		}
 		if s.Version < 1 {
-			r.errorf(rs.version.node, joinPath(rs.path, "version"), "version must be 1 or more; remove it to read the latest version")
+			r.errorAt(rs.version.at, joinPath(rs.path, "version"), "version must be 1 or more; remove it to read the latest version")
 		}
 	}
 	if generic {
@@ -519,7 +542,7 @@ func (r *resolver) resolveSecret(rs rawSecret) (Secret, bool) {
 	if s.Credentials != "" {
 		set, ok := r.cfg.Store.Credentials[s.Credentials]
 		if !ok {
-			r.errorf(rs.credentials.node, joinPath(rs.path, "credentials"), "credentials set %q is not defined; define it under secretStore.credentials%s", s.Credentials, definedSets(r.cfg.Store.Credentials))
+			r.errorAt(rs.credentials.at, joinPath(rs.path, "credentials"), "credentials set %q is not defined; define it under secretStore.credentials%s", s.Credentials, definedSets(r.cfg.Store.Credentials))
 		}
 		credNamespace = set.Namespace
 	}
@@ -562,24 +585,13 @@ func firstSet[T any](opts ...opt[T]) opt[T] {
 	return opt[T]{}
 }
 
-func pos(n *yaml.Node) Position {
-	if n == nil {
-		return Position{}
-	}
-	return Position{Line: n.Line, Column: n.Column}
-}
-
 // resolveFiles checks each destination and gives it exactly one source: its
 // own template, its own field, or the template.data entry keyed by its
 // basename.
-func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
+func (r *resolver) resolveFiles(rs *rawSecret, defaultMode os.FileMode) []File {
 	if len(rs.files) == 0 {
-		n := rs.filesNode
-		if n == nil {
-			n = rs.node
-		}
 		if !r.reported(joinPath(rs.path, "files")) {
-			r.errorf(n, joinPath(rs.path, "files"), "no files; list at least one destination under files")
+			r.errorAt(rs.filesAt, joinPath(rs.path, "files"), "no files; list at least one destination under files")
 		}
 		return nil
 	}
@@ -599,27 +611,27 @@ func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
 		entry, hasEntry := byKey[base]
 		switch {
 		case rf.template.set && rf.field.set:
-			r.errorf(rf.field.node, joinPath(rf.path, "field"), "set template or field, not both")
+			r.errorAt(rf.field.at, joinPath(rf.path, "field"), "set template or field, not both")
 			continue
 		case (rf.template.set || rf.field.set) && hasEntry:
-			r.errorf(entry.keyNode, joinPath(rs.path, "template.data."+base), "file %s has its own template or field, and template.data has a key %q for it too; keep one", f.Dest, base)
+			r.errorAt(entry.keyAt, joinPath(rs.path, "template.data."+base), "file %s has its own template or field, and template.data has a key %q for it too; keep one", f.Dest, base)
 			used[base] = true
 			continue
 		case rf.template.set:
-			f.Tmpl = r.parseTemplate(rs, rf.path+".template", rf.template.node, rf.template.v)
+			f.Tmpl = r.parseTemplate(rs, rf.path+".template", rf.template)
 		case rf.field.set:
 			f.Field = strings.TrimSpace(rf.field.v)
 			if f.Field == "" {
-				r.errorf(rf.field.node, joinPath(rf.path, "field"), "empty field; name the field of the secret to write")
+				r.errorAt(rf.field.at, joinPath(rf.path, "field"), "empty field; name the field of the secret to write")
 			}
 		case hasEntry:
 			used[base] = true
-			f.Tmpl = r.parseTemplate(rs, joinPath(rs.path, "template.data."+base), entry.node, entry.text)
+			f.Tmpl = r.parseTemplate(rs, joinPath(rs.path, "template.data."+base), entry.text)
 		case r.reported(joinPath(rf.path, "template"), joinPath(rf.path, "field"), joinPath(rs.path, "template.data."+base)):
 			continue
 		default:
 			unmatchedFiles = append(unmatchedFiles, base)
-			r.errorf(rf.node, rf.path, "no template for file %s: add template.data.%s, or give the file its own template or field", f.Dest, base)
+			r.errorAt(rf.at, rf.path, "no template for file %s: add template.data.%s, or give the file its own template or field", f.Dest, base)
 			continue
 		}
 		r.checkModeExposure(f, rf)
@@ -633,43 +645,43 @@ func (r *resolver) resolveFiles(rs rawSecret, defaultMode os.FileMode) []File {
 		if len(unmatchedFiles) > 0 {
 			msg += fmt.Sprintf(" (files without a template: %s)", strings.Join(unmatchedFiles, ", "))
 		}
-		r.errorf(e.keyNode, joinPath(rs.path, "template.data."+e.key), "%s; rename the key to the basename of the file it is for", msg)
+		r.errorAt(e.keyAt, joinPath(rs.path, "template.data."+e.key), "%s; rename the key to the basename of the file it is for", msg)
 	}
 	return files
 }
 
 func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool) {
-	f := File{UID: -1, GID: -1, Pos: pos(rf.node)}
+	f := File{UID: -1, GID: -1, Pos: rf.at}
 	dest := strings.TrimSpace(rf.dest.v)
 	p := joinPath(rf.path, "path")
-	n := rf.dest.node
-	if n == nil {
-		n = rf.node
+	at := rf.dest.at
+	if !rf.dest.set {
+		at = rf.at
 	}
 	if dest == "" {
 		if r.reported(p) {
 			return f, false
 		}
-		r.errorf(n, p, "missing path; give the file's destination, such as /run/secrets/db-password")
+		r.errorAt(at, p, "missing path; give the file's destination, such as /run/secrets/db-password")
 		return f, false
 	}
-	for _, seg := range strings.Split(filepath.ToSlash(dest), "/") {
+	for seg := range strings.SplitSeq(filepath.ToSlash(dest), "/") {
 		if seg == ".." {
-			r.errorf(n, p, "%s contains a .. segment; write the destination without ..", dest)
+			r.errorAt(at, p, "%s contains a .. segment; write the destination without ..", dest)
 			return f, false
 		}
 	}
 	if strings.HasSuffix(dest, "/") || filepath.Base(filepath.Clean(dest)) == "." {
-		r.errorf(n, p, "%s is a folder; give a file name, such as %s", dest, filepath.Join(dest, "secret"))
+		r.errorAt(at, p, "%s is a folder; give a file name, such as %s", dest, filepath.Join(dest, "secret"))
 		return f, false
 	}
 	f.Dest = filepath.Clean(dest)
 	f.Path = r.absPath(dest)
 	if info, err := os.Stat(f.Path); err == nil && info.IsDir() {
-		r.errorf(n, p, "%s is an existing folder; give a file name inside it", dest)
+		r.errorAt(at, p, "%s is an existing folder; give a file name inside it", dest)
 		return f, false
 	}
-	if !r.claimDest(f, n, p) {
+	if !r.claimDest(f, at, p) {
 		return f, false
 	}
 	f.Mode = rf.mode.or(defaultMode)
@@ -679,7 +691,8 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 	return f, true
 }
 
-func (r *resolver) parseTemplate(rs rawSecret, path string, n *yaml.Node, text string) *template.Template {
+func (r *resolver) parseTemplate(rs *rawSecret, path string, src opt[string]) *template.Template {
+	text := src.v
 	name := rs.name.v + ":" + path
 	if parsed, ok := r.templates[text]; ok {
 		return parsed.Rename(name)
@@ -694,15 +707,15 @@ func (r *resolver) parseTemplate(rs rawSecret, path string, n *yaml.Node, text s
 	}
 	var te *template.Error
 	if !errors.As(err, &te) || te.Line == 0 {
-		r.errorf(n, path, "invalid template: %v; fix the template syntax", err)
+		r.errorAt(src.at, path, "invalid template: %v; fix the template syntax", err)
 		return nil
 	}
-	p := Problem{File: r.file, Path: path, Severity: SeverityError, Line: n.Line, Column: n.Column,
+	p := Problem{File: r.file, Path: path, Severity: SeverityError, Line: src.at.Line, Column: src.at.Column,
 		Message: fmt.Sprintf("invalid template: line %d of the template: %v; fix the template syntax", te.Line, te.Err)}
 	// A literal block scalar (|) keeps its lines as written, so the
 	// template's line N is the N-th line after the one with the |.
-	if n.Style&yaml.LiteralStyle != 0 && text == n.Value {
-		p.Line, p.Column = n.Line+te.Line, r.indentColumn(n.Line+te.Line)
+	if src.literal && !src.fromEnv {
+		p.Line, p.Column = src.at.Line+te.Line, r.indentColumn(src.at.Line+te.Line)
 	}
 	r.problems = append(r.problems, p)
 	return nil
@@ -747,9 +760,9 @@ func (r *resolver) checkModeExposure(f File, rf rawFile) {
 	} else {
 		return
 	}
-	n, p := rf.mode.node, joinPath(rf.path, "mode")
-	if n == nil {
-		n, p = r.raw.defaults.mode.node, "defaults.mode"
+	at, p := rf.mode.at, joinPath(rf.path, "mode")
+	if !rf.mode.set {
+		at, p = r.raw.defaults.mode.at, "defaults.mode"
 	}
-	r.warnf(n, p, "mode %s lets every user read %s, which holds a key or password (judged from %s); use \"0600\", or \"0640\" with a shared group", formatMode(f.Mode), f.Dest, reason)
+	r.warnAt(at, p, "mode %s lets every user read %s, which holds a key or password (judged from %s); use \"0600\", or \"0640\" with a shared group", formatMode(f.Mode), f.Dest, reason)
 }

@@ -303,6 +303,43 @@ secrets:
 	assertProblem(t, problems, "secrets[1].files[0].path", "also written by secrets[0].files[0].path")
 }
 
+// The loader frees each secret's part of the tree once it is decoded, so
+// these check that aliases into the secrets list still read whole nodes.
+
+func TestAliasedSecretIsDecodedTwice(t *testing.T) {
+	text := `
+secretStore: {address: "http://127.0.0.1:8200", token: "${VAULT_TOKEN}"}
+secrets:
+  - &db
+    name: db
+    key: app/db
+    files: [{path: /tmp/db, field: password}]
+  - *db
+`
+	_, problems := parseText(t, text, envOf("VAULT_TOKEN", "x"))
+	assertProblem(t, problems, "secrets[1].name", `secret name "db" is already used by secrets[0]`)
+	assertProblem(t, problems, "secrets[1].files[0].path", "also written by secrets[0].files[0].path")
+	for _, p := range problems.Errors() {
+		if p.Path == "secrets[1].name" && (p.Line != 5 || p.Column != 11) {
+			t.Errorf("secrets[1].name at %d:%d, want 5:11, the aliased value", p.Line, p.Column)
+		}
+	}
+}
+
+func TestAliasOfSecretsList(t *testing.T) {
+	text := `
+secrets: &list
+  - name: db
+    key: app/db
+    files: [{path: /tmp/db, field: password}]
+secretStore:
+  address: *list
+  token: x
+`
+	_, problems := parseText(t, text, envOf())
+	assertProblem(t, problems, "secretStore.address[0]", "expected a single value, found a mapping")
+}
+
 func TestProblemPosition(t *testing.T) {
 	text := "secretStore:\n  address: http://127.0.0.1:8200\n  token: x\nsecrets:\n  - name: a\n    key: x\n    files:\n      - path: /tmp/a\n        field: f\n        mode: 600\n"
 	_, problems := parseText(t, text, envOf())

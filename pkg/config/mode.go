@@ -44,7 +44,7 @@ func (d *decoder) mode(n *yaml.Node, path string) (opt[fs.FileMode], bool) {
 	if !prefixed {
 		d.warnf(n, path, "%q is read as octal 0%s; write \"0%s\" to say so", s, digits, digits)
 	}
-	return opt[fs.FileMode]{v: fs.FileMode(v), set: true, node: n, fromEnv: expanded}, true
+	return opt[fs.FileMode]{v: fs.FileMode(v), set: true, at: pos(n), fromEnv: expanded}, true
 }
 
 // id reads a numeric user or group id, or a name looked up in the local user
@@ -60,7 +60,7 @@ func (d *decoder) id(n *yaml.Node, path string, group bool) (opt[int], bool) {
 			d.errorf(n, path, "%d is not a valid id; ids are 0 or more", v)
 			return opt[int]{}, false
 		}
-		return opt[int]{v: v, set: true, node: n, fromEnv: expanded}, true
+		return opt[int]{v: v, set: true, at: pos(n), fromEnv: expanded}, true
 	}
 	var idText string
 	var err error
@@ -84,7 +84,7 @@ func (d *decoder) id(n *yaml.Node, path string, group bool) (opt[int], bool) {
 		d.errorf(n, path, "%s %q is not known on this machine; write the numeric id, which works in any image", kind, s)
 		return opt[int]{}, false
 	}
-	return opt[int]{v: v, set: true, node: n, fromEnv: expanded}, true
+	return opt[int]{v: v, set: true, at: pos(n), fromEnv: expanded}, true
 }
 
 // kvVersion reads v1, v2 or auto; 1 and 2 are accepted too.

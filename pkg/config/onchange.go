@@ -35,7 +35,7 @@ var signalNames = map[string]syscall.Signal{
 var onChangeKeys = []string{"command", "timeout", "signal", "pidFile"}
 
 type rawOnChange struct {
-	node    *yaml.Node
+	at      Position
 	path    string
 	command opt[[]string]
 	timeout opt[time.Duration]
@@ -44,7 +44,7 @@ type rawOnChange struct {
 }
 
 func (d *decoder) decodeOnChange(n *yaml.Node, path string) *rawOnChange {
-	r := &rawOnChange{node: n, path: path}
+	r := &rawOnChange{at: pos(n), path: path}
 	d.fields(n, path, onChangeKeys, func(key string, k, v *yaml.Node) {
 		p := joinPath(path, key)
 		switch key {
@@ -73,26 +73,26 @@ func (r *resolver) resolveOnChange(raw *rawOnChange) *OnChange {
 		Command: raw.command.v,
 		Timeout: raw.timeout.or(DefaultHookTimeout),
 		PIDFile: r.absPath(raw.pidFile.v),
-		Pos:     pos(raw.node),
+		Pos:     raw.at,
 	}
 	if raw.command.set && len(o.Command) == 0 {
-		r.errorf(raw.command.node, joinPath(raw.path, "command"), "empty command; give the program and its arguments as a list")
+		r.errorAt(raw.command.at, joinPath(raw.path, "command"), "empty command; give the program and its arguments as a list")
 	}
 	if raw.signal.set {
 		name := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(raw.signal.v)), "SIG")
 		sig, ok := signalNames[name]
 		if !ok {
-			r.errorf(raw.signal.node, joinPath(raw.path, "signal"), "unknown signal %q; use HUP, INT, QUIT, TERM, USR1 or USR2", raw.signal.v)
+			r.errorAt(raw.signal.at, joinPath(raw.path, "signal"), "unknown signal %q; use HUP, INT, QUIT, TERM, USR1 or USR2", raw.signal.v)
 		}
 		o.Signal = sig
 		if o.PIDFile == "" {
-			r.errorf(raw.signal.node, joinPath(raw.path, "pidFile"), "signal needs pidFile, the file that contains the process id to signal")
+			r.errorAt(raw.signal.at, joinPath(raw.path, "pidFile"), "signal needs pidFile, the file that contains the process id to signal")
 		}
 	} else if raw.pidFile.set {
-		r.errorf(raw.pidFile.node, joinPath(raw.path, "signal"), "pidFile is set but no signal; add signal, such as HUP")
+		r.errorAt(raw.pidFile.at, joinPath(raw.path, "signal"), "pidFile is set but no signal; add signal, such as HUP")
 	}
 	if !raw.command.set && !raw.signal.set && !raw.pidFile.set {
-		r.errorf(raw.node, raw.path, "onChange needs a command, or a signal and a pidFile")
+		r.errorAt(raw.at, raw.path, "onChange needs a command, or a signal and a pidFile")
 	}
 	return o
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"io/fs"
 	"time"
 
@@ -9,24 +8,28 @@ import (
 )
 
 // The raw* types hold the values written in the file, before defaults and the
-// environment are applied. Every field remembers whether it was written.
+// environment are applied. Every field remembers whether it was written and
+// where. They keep a Position rather than a *yaml.Node, so that the tree can be
+// freed once it is decoded.
 
 type rawConfig struct {
-	node        *yaml.Node
-	store       rawStore
-	defaults    rawDefaults
-	secrets     []rawSecret
-	secretsNode *yaml.Node
+	at       Position // the document's top mapping
+	store    rawStore
+	storeSet bool // secretStore is written, so store.at is its position
+	defaults rawDefaults
+	secrets  []*rawSecret
+	// secretsAt is the position of the secrets key's value, or of the
+	// document when the key is missing.
+	secretsAt Position
 }
 
 type rawStore struct {
-	node        *yaml.Node
+	at          Position
 	address     opt[[]string]
 	namespace   opt[string]
 	auth        rawAuth
 	tls         rawTLS
 	credentials []rawAuth
-	credNode    *yaml.Node
 	// The earlier format set these for every secret under secretStore.
 	kvVersion opt[string]
 	mountPath opt[string]
@@ -39,7 +42,7 @@ type rawTLS struct {
 
 type rawAuth struct {
 	name         string
-	node         *yaml.Node
+	at           Position // the set's key, or secretStore for the default set
 	path         string
 	method       opt[string]
 	mount        opt[string]
@@ -68,7 +71,7 @@ type rawDefaults struct {
 }
 
 type rawSecret struct {
-	node         *yaml.Node
+	at           Position
 	path         string
 	name         opt[string]
 	key          opt[string]
@@ -80,27 +83,26 @@ type rawSecret struct {
 	credentials  opt[string]
 	refresh      opt[time.Duration]
 	templateData []rawTemplateEntry
-	templateNode *yaml.Node
 	files        []rawFile
-	filesNode    *yaml.Node
+	filesAt      Position // the files key's value, or the secret without one
 	maxStale     opt[time.Duration]
 	onChange     *rawOnChange
 	engine       opt[string]
 	method       opt[string]
 	writeData    []rawParam // "data", the body of a method write request
-	writeNode    *yaml.Node // the data mapping, nil when unset
+	writeSet     bool       // data is written, even when it did not decode
+	writeAt      Position   // the data mapping
 	layout       opt[string]
 }
 
 type rawTemplateEntry struct {
-	key     string
-	keyNode *yaml.Node
-	node    *yaml.Node // the value node
-	text    string
+	key   string
+	keyAt Position
+	text  opt[string]
 }
 
 type rawFile struct {
-	node       *yaml.Node
+	at         Position
 	path       string
 	dest       opt[string]
 	mode       opt[fs.FileMode]
@@ -123,15 +125,21 @@ var (
 )
 
 func (d *decoder) decodeTop(root *yaml.Node) rawConfig {
-	raw := rawConfig{node: root}
+	raw := rawConfig{at: pos(root), secretsAt: pos(root)}
 	d.fields(root, "", topKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "secretStore":
 			raw.store = d.decodeStore(v)
+			raw.storeSet = true
 		case "defaults":
 			raw.defaults = d.decodeDefaults(v)
 		case "secrets":
-			raw.secretsNode = v
+			if d.isSplitKey(k) {
+				raw.secretsAt = d.split.at
+				raw.secrets = d.decodeSplitSecrets()
+				return
+			}
+			raw.secretsAt = pos(v)
 			raw.secrets = d.decodeSecrets(v)
 		}
 	})
@@ -140,15 +148,14 @@ func (d *decoder) decodeTop(root *yaml.Node) rawConfig {
 
 func (d *decoder) decodeStore(n *yaml.Node) rawStore {
 	const path = "secretStore"
-	s := rawStore{node: n}
-	s.auth = rawAuth{node: n, path: path}
+	s := rawStore{at: pos(n)}
+	s.auth = rawAuth{at: pos(n), path: path}
 	d.fields(n, path, storeKeys, func(key string, k, v *yaml.Node) {
 		p := joinPath(path, key)
 		switch key {
 		case "address":
 			s.address, _ = d.strList(v, p)
 		case "credentials":
-			s.credNode = v
 			d.decodeCredentials(v, p, &s)
 		case "kvVersion":
 			s.kvVersion, _ = d.kvVersion(v, p)
@@ -191,7 +198,7 @@ func (d *decoder) decodeCredentials(n *yaml.Node, path string, s *rawStore) {
 			continue
 		}
 		seen[k.Value] = true
-		a := rawAuth{name: k.Value, node: k, path: p}
+		a := rawAuth{name: k.Value, at: pos(k), path: p}
 		if isNull(v) {
 			d.errorf(k, p, "credential set %q is empty; give it an authMethod and its credentials", k.Value)
 		}
@@ -258,22 +265,36 @@ func (d *decoder) decodeDefaults(n *yaml.Node) rawDefaults {
 	return r
 }
 
-func (d *decoder) decodeSecrets(n *yaml.Node) []rawSecret {
+// decodeSecrets decodes the secrets list. It drops the list's reference to
+// each item once the item is decoded, so that the garbage collector can free
+// that part of the tree while the rest is decoded. A list with an anchor is
+// kept whole, because an alias may read it again.
+func (d *decoder) decodeSecrets(n *yaml.Node) []*rawSecret {
 	if n.Kind != yaml.SequenceNode {
 		if !isNull(n) {
 			d.errorf(n, "secrets", "expected a list of secrets, found %s; start each secret with \"- name:\"", describe(n))
 		}
 		return nil
 	}
-	out := make([]rawSecret, 0, len(n.Content))
+	return d.decodeSecretItems(n, make([]*rawSecret, 0, len(n.Content)))
+}
+
+// decodeSecretItems decodes the items of the list n and appends them to
+// out, numbered on from the secrets already in out.
+func (d *decoder) decodeSecretItems(n *yaml.Node, out []*rawSecret) []*rawSecret {
 	for i, item := range n.Content {
-		out = append(out, d.decodeSecret(resolveAlias(item), fmt.Sprintf("secrets[%d]", i)))
+		// Each secret is allocated on its own, so that no block for all of
+		// them is allocated while the whole tree is still alive.
+		out = append(out, d.decodeSecret(resolveAlias(item), indexPath("secrets", len(out))))
+		if n.Anchor == "" {
+			n.Content[i] = nil
+		}
 	}
 	return out
 }
 
-func (d *decoder) decodeSecret(n *yaml.Node, path string) rawSecret {
-	s := rawSecret{node: n, path: path}
+func (d *decoder) decodeSecret(n *yaml.Node, path string) *rawSecret {
+	s := &rawSecret{at: pos(n), path: path, filesAt: pos(n)}
 	ok := d.fields(n, path, secretKeys, func(key string, k, v *yaml.Node) {
 		p := joinPath(path, key)
 		switch key {
@@ -296,10 +317,9 @@ func (d *decoder) decodeSecret(n *yaml.Node, path string) rawSecret {
 		case "refreshInterval":
 			s.refresh, _ = d.duration(v, p)
 		case "template":
-			s.templateNode = v
-			d.decodeTemplateData(v, p, &s)
+			d.decodeTemplateData(v, p, s)
 		case "files":
-			s.filesNode = v
+			s.filesAt = pos(v)
 			s.files = d.decodeFiles(v, joinPath(path, "files"))
 		case "maxStale":
 			s.maxStale, _ = d.duration(v, p)
@@ -310,7 +330,7 @@ func (d *decoder) decodeSecret(n *yaml.Node, path string) rawSecret {
 		case "method":
 			s.method, _ = d.str(v, p)
 		case "data":
-			s.writeNode = v
+			s.writeSet, s.writeAt = true, pos(v)
 			s.writeData = d.decodeWriteData(v, p)
 		case "layout":
 			s.layout, _ = d.str(v, p)
@@ -344,7 +364,7 @@ func (d *decoder) decodeTemplateData(n *yaml.Node, path string, s *rawSecret) {
 			if !ok {
 				continue
 			}
-			s.templateData = append(s.templateData, rawTemplateEntry{key: k.Value, keyNode: k, node: tv, text: text.v})
+			s.templateData = append(s.templateData, rawTemplateEntry{key: k.Value, keyAt: pos(k), text: text})
 		}
 	})
 }
@@ -359,8 +379,8 @@ func (d *decoder) decodeFiles(n *yaml.Node, path string) []rawFile {
 	out := make([]rawFile, 0, len(n.Content))
 	for i, item := range n.Content {
 		item = resolveAlias(item)
-		p := fmt.Sprintf("%s[%d]", path, i)
-		f := rawFile{node: item, path: p}
+		p := indexPath(path, i)
+		f := rawFile{at: pos(item), path: p}
 		d.fields(item, p, fileKeys, func(key string, k, v *yaml.Node) {
 			fp := joinPath(p, key)
 			switch key {
