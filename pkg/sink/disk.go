@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Disk is the sink that writes each file to its real destination, File.Path.
@@ -20,6 +21,8 @@ import (
 // fails to stage, all temporary files are removed and no destination
 // changes. Only when all are staged does Write rename each temporary file
 // over its destination and flush each destination folder with fsync.
+// Write returns only after an fsync of each folder that started after its
+// renames, and concurrent calls that rename into the same folder share one.
 //
 // Renames of different files are separate system calls, so a crash or a
 // rename failure partway through can leave some files of the call replaced
@@ -35,7 +38,8 @@ import (
 //
 // Disk is safe for concurrent Write calls that name different destinations.
 type Disk struct {
-	ops fileOps
+	ops     fileOps
+	flusher folderFlusher
 }
 
 // fileOps holds the system calls that tests replace to inject failures or
@@ -109,7 +113,6 @@ func (d *Disk) writeFiles(files []File) ([]Result, error) {
 		}
 	}()
 
-	readyDirs := make(map[string]struct{})
 	for i := range files {
 		file := &files[i]
 		results[i].Path = file.Path
@@ -122,7 +125,7 @@ func (d *Disk) writeFiles(files []File) ([]Result, error) {
 			continue
 		}
 
-		temp, err := d.stage(file, readyDirs)
+		temp, err := d.stage(file)
 		if temp != "" {
 			staged = append(staged, stagedFile{index: i, temp: temp})
 		}
@@ -239,16 +242,18 @@ func contentEquals(path string, content []byte) (bool, error) {
 // creating missing parent folders first. It returns the temporary file's
 // path whenever that file was created, even together with an error, so the
 // caller can remove it.
-func (d *Disk) stage(file *File, readyDirs map[string]struct{}) (string, error) {
+func (d *Disk) stage(file *File) (string, error) {
 	dir := filepath.Dir(file.Path)
-	if _, ok := readyDirs[dir]; !ok {
+	base := filepath.Base(file.Path)
+	f, temp, err := createTemp(dir, base)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// The folder is checked only when the file cannot be created, which
+		// saves a stat for every write into a folder that exists.
 		if err := d.makeFolders(dir); err != nil {
 			return "", &WriteError{Path: file.Path, Op: "write", Err: err}
 		}
-		readyDirs[dir] = struct{}{}
+		f, temp, err = createTemp(dir, base)
 	}
-
-	f, temp, err := createTemp(dir, filepath.Base(file.Path))
 	if err != nil {
 		return "", newWriteError("write", file.Path, err)
 	}
@@ -347,7 +352,7 @@ func addFolderSync(syncs []folderSync, path string) []folderSync {
 func (d *Disk) syncFolders(syncs []folderSync) error {
 	var errs []error
 	for _, s := range syncs {
-		if err := d.ops.syncDir(s.dir); err != nil {
+		if err := d.flusher.flush(s.dir, d.ops.syncDir); err != nil {
 			errs = append(errs, newWriteError("sync", s.path, fmt.Errorf("sync folder %s: %w", s.dir, stripPath(err))))
 		}
 	}

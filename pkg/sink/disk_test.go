@@ -608,6 +608,45 @@ func TestDiskWriteCreatesParentFolders(t *testing.T) {
 	}
 }
 
+func TestDiskWriteRecreatesRemovedFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "app")
+	d := NewDisk()
+	mustWrite(t, d, newFile(filepath.Join(dir, "first"), "x"))
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(dir, "second")
+	mustWrite(t, d, newFile(path, "y"))
+
+	if got := readFile(t, path); got != "y" {
+		t.Errorf("content = %q, expected %q", got, "y")
+	}
+	if info, _ := statFile(t, dir); info.Mode()&modeBits != 0o700 {
+		t.Errorf("mode of the folder created again = %v, expected 0700", info.Mode()&modeBits)
+	}
+}
+
+func TestDiskWriteParentIsDanglingLink(t *testing.T) {
+	base := t.TempDir()
+	parent := filepath.Join(base, "app")
+	if err := os.Symlink(filepath.Join(base, "missing"), parent); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(parent, "db")
+
+	_, err := writeFiles(t, NewDisk(), newFile(path, secretContent))
+
+	assertWriteError(t, err, "write", path)
+	if want := "parent " + parent + " exists but is not a folder"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	assertNoContent(t, err)
+	if _, err := os.Lstat(filepath.Join(base, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the link target was created (Lstat: %v)", err)
+	}
+}
+
 func TestDiskWriteDestinationIsFolder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	if err := os.Mkdir(path, 0o700); err != nil {
