@@ -7,6 +7,9 @@ import "sync"
 // starts after its renames. One fsync serves every call that is waiting
 // when it starts, so parallel writes into one folder share fsyncs instead
 // of each opening and flushing the folder.
+//
+// It keeps one entry for each folder it has flushed, which the config's
+// destinations bound.
 type folderFlusher struct {
 	mu      sync.Mutex
 	folders map[string]*folderFlush
@@ -16,11 +19,11 @@ type folderFlusher struct {
 // after its renames. An fsync that starts when requested is N covers
 // tickets 1 to N.
 type folderFlush struct {
-	requested uint64        // the last ticket taken
-	covered   uint64        // the highest ticket that a finished fsync covers
-	running   chan struct{} // closed when the running fsync ends, or nil when none runs
-	err       error         // the result of the last finished fsync
-	callers   int           // calls that hold a ticket, so the entry can go when none does
+	requested uint64 // the last ticket taken
+	covered   uint64 // the highest ticket that a finished fsync covers
+	running   bool
+	ended     *sync.Cond // broadcast when an fsync ends, with folderFlusher.mu as its lock
+	err       error      // the result of the last finished fsync
 }
 
 // flush returns once an fsync of dir that started after the call has
@@ -39,37 +42,26 @@ func (f *folderFlusher) flush(dir string, syncDir func(string) error) error {
 	}
 	state := f.folders[dir]
 	if state == nil {
-		state = &folderFlush{}
+		state = &folderFlush{ended: sync.NewCond(&f.mu)}
 		f.folders[dir] = state
 	}
 	state.requested++
 	ticket := state.requested
-	state.callers++
-	defer func() {
-		state.callers--
-		if state.callers == 0 {
-			delete(f.folders, dir)
-		}
-	}()
 
 	for state.covered < ticket {
-		if state.running != nil {
-			running := state.running
-			f.mu.Unlock()
-			<-running
-			f.mu.Lock()
+		if state.running {
+			state.ended.Wait()
 			continue
 		}
 		covers := state.requested
-		done := make(chan struct{})
-		state.running = done
+		state.running = true
 		f.mu.Unlock()
 		err := syncDir(dir)
 		f.mu.Lock()
-		state.running = nil
+		state.running = false
 		state.covered = covers
 		state.err = err
-		close(done)
+		state.ended.Broadcast()
 	}
 	return state.err
 }
