@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/avast/retry-go/v4"
@@ -176,29 +177,28 @@ func (p *Pass) Run(ctx context.Context, sessions *Sessions, secrets []config.Sec
 	}
 	groups := groupReads(secrets)
 
-	work := make(chan *readGroup)
+	// Workers take the next group by index, so that handing out a group
+	// wakes no other goroutine.
+	var next, reads atomic.Int64
 	var wg sync.WaitGroup
-	var readsMu sync.Mutex
 	workers := min(p.opts.Concurrency, len(groups))
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for g := range work {
-				read := p.runGroup(ctx, sessions, g, secrets, report)
-				if read {
-					readsMu.Lock()
-					report.Reads++
-					readsMu.Unlock()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(groups) {
+					return
+				}
+				if p.runGroup(ctx, sessions, groups[i], secrets, report) {
+					reads.Add(1)
 				}
 			}
 		}()
 	}
-	for _, g := range groups {
-		work <- g
-	}
-	close(work)
 	wg.Wait()
+	report.Reads = int(reads.Load())
 	report.Duration = time.Since(start)
 	return report
 }
