@@ -223,7 +223,7 @@ func needsWrite(file *File) (bool, error) {
 
 // contentEquals reports whether the file at path contains exactly content.
 func contentEquals(path string, content []byte) (bool, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return false, err
 	}
