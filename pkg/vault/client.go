@@ -196,20 +196,30 @@ type response struct {
 // request in errors. Numbers are kept as json.Number, so they print as
 // written.
 func (c *Client) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string) (*response, error) {
+	out := &response{}
+	if err := c.doInto(ctx, op, method, path, token, namespace, body, params, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// doInto is do with the response decoded into into, a pointer to a struct
+// of the fields that the caller needs. A 204 response leaves into as it is.
+func (c *Client) doInto(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string, into any) error {
 	first := int(c.current.Load())
 	var lastErr error
 	for i := range c.servers {
 		index := (first + i) % len(c.servers)
-		out, err := c.servers[index].do(ctx, op, method, path, token, namespace, body, params)
+		err := c.servers[index].do(ctx, op, method, path, token, namespace, body, params, into)
 		if err == nil && index != first {
 			c.switchServer(first, index, lastErr)
 		}
 		if err == nil || !shouldFailOver(err) || ctx.Err() != nil {
-			return out, err
+			return err
 		}
 		lastErr = err
 	}
-	return nil, lastErr
+	return lastErr
 }
 
 // switchServer makes the server at index current. Of many requests that
@@ -220,11 +230,15 @@ func (c *Client) switchServer(from, to int, cause error) {
 	}
 }
 
-// do sends one request to this server.
-func (s *server) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string) (*response, error) {
+// maxUnreadBody bounds what is read of a response body after its JSON
+// value, so a long body is closed rather than read to its end.
+const maxUnreadBody = 4 << 10
+
+// do sends one request to this server and decodes the response into into.
+func (s *server) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string, into any) error {
 	client, err := s.namespaced(namespace)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
@@ -235,29 +249,34 @@ func (s *server) do(ctx context.Context, op, method, path, token, namespace stri
 	}
 	if body != nil {
 		if err := r.SetJSONBody(body); err != nil {
-			return nil, fmt.Errorf("%s: encode request: %w", op, err)
+			return fmt.Errorf("%s: encode request: %w", op, err)
 		}
 	}
 	resp, err := client.RawRequestWithContext(ctx, r)
 	if resp != nil {
-		defer resp.Body.Close()
+		defer func() {
+			// The decoder stops after the JSON value. net/http may not
+			// reuse a connection whose body was closed before its end, so
+			// the rest, such as a final line break, is read first.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxUnreadBody))
+			resp.Body.Close()
+		}()
 	}
 	if err != nil {
 		e := classify(op, s.address, err)
 		if e.Status == http.StatusTooManyRequests {
 			e.RetryAfter = retryAfter(resp)
 		}
-		return nil, e
+		return e
 	}
-	out := &response{}
 	if resp.StatusCode == http.StatusNoContent {
-		return out, nil
+		return nil
 	}
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
-	if err := dec.Decode(out); err != nil {
-		return nil, &Error{Kind: KindUnavailable, Op: op, Address: s.address, Status: resp.StatusCode,
+	if err := dec.Decode(into); err != nil {
+		return &Error{Kind: KindUnavailable, Op: op, Address: s.address, Status: resp.StatusCode,
 			Err: fmt.Errorf("the response is not Vault JSON: %w", err)}
 	}
-	return out, nil
+	return nil
 }

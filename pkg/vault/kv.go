@@ -74,7 +74,7 @@ func (s *Session) Read(ctx context.Context, req Request) (*Secret, error) {
 		params = map[string]string{"version": strconv.Itoa(req.Version)}
 		op += " version " + strconv.Itoa(req.Version)
 	}
-	resp, err := s.client.do(ctx, op, "GET", apiPath, s.token, req.Namespace, nil, params)
+	data, err := s.readKV(ctx, op, apiPath, version, req.Namespace, params)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Kind == KindNotFound {
@@ -88,20 +88,46 @@ func (s *Session) Read(ctx context.Context, req Request) (*Secret, error) {
 		}
 		return nil, err
 	}
-	data := resp.Data
-	if version == config.KVv2 {
-		inner, ok := data["data"].(map[string]any)
-		if !ok {
-			return nil, &Error{Kind: KindNotFound, Op: op, Address: s.client.Address(),
-				Err: errors.New("this version is deleted or destroyed")}
-		}
-		data = inner
+	if data == nil && version == config.KVv2 {
+		return nil, &Error{Kind: KindNotFound, Op: op, Address: s.client.Address(),
+			Err: errors.New("this version is deleted or destroyed")}
 	}
 	if data == nil {
 		return nil, &Error{Kind: KindNotFound, Op: op, Address: s.client.Address(),
 			Err: errors.New("no data at this path")}
 	}
 	return &Secret{Data: data}, nil
+}
+
+// kvV2Response is the part of a KV v2 read response that Read uses. The
+// secret's metadata, the rest of the data object, is skipped rather than
+// decoded into maps.
+type kvV2Response struct {
+	Data *struct {
+		Data any `json:"data"`
+	} `json:"data"`
+}
+
+// readKV sends the read of a KV secret and returns its fields, nil when
+// the response has none. A KV v2 version without fields is deleted or
+// destroyed.
+func (s *Session) readKV(ctx context.Context, op, apiPath, version, namespace string, params map[string]string) (map[string]any, error) {
+	if version != config.KVv2 {
+		resp, err := s.client.do(ctx, op, "GET", apiPath, s.token, namespace, nil, params)
+		if err != nil {
+			return nil, err
+		}
+		return resp.Data, nil
+	}
+	var resp kvV2Response
+	if err := s.client.doInto(ctx, op, "GET", apiPath, s.token, namespace, nil, params, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Data == nil {
+		return nil, nil
+	}
+	fields, _ := resp.Data.Data.(map[string]any)
+	return fields, nil
 }
 
 // mountCache remembers the KV version of each mount asked for with auto.
