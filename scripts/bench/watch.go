@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,7 +28,7 @@ type watchRun struct {
 	// repository's disk), false for --status-file "".
 	StatusFile bool
 	Window     time.Duration
-	FirstPass  time.Duration // from start until every file had its content
+	FirstPass  time.Duration // from start until every file had its content and the first pass was reported
 	CPU        time.Duration // user + system time spent during the window
 	PeakRSS    int64         // VmHWM at the end of the window, in bytes
 	// WriteBytes is the growth of write_bytes in /proc/PID/io during the
@@ -143,9 +145,11 @@ func (b *benchmark) measureWatch(ctx context.Context, interval time.Duration, st
 		}
 	}()
 
-	// The window starts when every file has its content.
+	// The window starts when every file has its content and the process
+	// has finished its first pass: logged it and, with a status file,
+	// written every secret as synced, which it does right after the files.
 	for {
-		if b.verifyFiles(outDir, n) == nil {
+		if b.verifyFiles(outDir, n) == nil && firstPassDone(logPath, status, n) {
 			break
 		}
 		select {
@@ -273,4 +277,35 @@ func procField(path, name string, unit int64) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in %s", name, path)
+}
+
+// firstPassDone reports whether the watch process logged the end of its
+// first pass to logPath and, when status is not "", wrote a status file
+// there that shows n secrets, all synced.
+func firstPassDone(logPath, status string, n int) bool {
+	logText, err := os.ReadFile(logPath)
+	if err != nil || !bytes.Contains(logText, []byte("first pass finished")) {
+		return false
+	}
+	if status == "" {
+		return true
+	}
+	data, err := os.ReadFile(status)
+	if err != nil {
+		return false
+	}
+	var parsed struct {
+		Secrets []struct {
+			State string `json:"state"`
+		} `json:"secrets"`
+	}
+	if json.Unmarshal(data, &parsed) != nil || len(parsed.Secrets) != n {
+		return false
+	}
+	for _, s := range parsed.Secrets {
+		if s.State != "synced" {
+			return false
+		}
+	}
+	return true
 }
