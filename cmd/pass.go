@@ -31,10 +31,10 @@ func (o *rootOptions) addPassFlags(c *cobra.Command) {
 func (o *rootOptions) passOptions() (passOptions, error) {
 	p := passOptions{timeout: o.viper.GetDuration("timeout"), concurrency: o.viper.GetInt("concurrency")}
 	if p.timeout <= 0 {
-		return p, &usageError{fmt.Errorf("invalid --timeout %s; give a positive duration such as 2m", o.viper.GetString("timeout"))}
+		return p, &usageError{fmt.Errorf("invalid %s %q; give a positive duration such as 2m", settingName("timeout"), o.viper.GetString("timeout"))}
 	}
 	if p.concurrency < 1 {
-		return p, &usageError{fmt.Errorf("invalid --concurrency %d; give 1 or more", p.concurrency)}
+		return p, &usageError{fmt.Errorf("invalid %s %q; give a whole number of 1 or more", settingName("concurrency"), o.viper.GetString("concurrency"))}
 	}
 	return p, nil
 }

@@ -203,10 +203,22 @@ func (o *rootOptions) bindFlags(c *cobra.Command) error {
 			return
 		}
 		if err = o.viper.BindPFlag(f.Name, f); err == nil {
-			err = o.viper.BindEnv(f.Name, "SECRETS_SYNC_"+strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
+			err = o.viper.BindEnv(f.Name, flagEnv(f.Name))
 		}
 	})
 	return err
+}
+
+// flagEnv returns the environment variable that sets flag too, such as
+// SECRETS_SYNC_LOG_LEVEL for log-level.
+func flagEnv(flag string) string {
+	return "SECRETS_SYNC_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// settingName names a flag and its environment variable, for errors about
+// a value that either may have set.
+func settingName(flag string) string {
+	return "--" + flag + " or " + flagEnv(flag)
 }
 
 // Execute runs the command line args and returns the process exit code.
@@ -238,6 +250,10 @@ func Execute(ctx context.Context, args []string, streams Streams) int {
 		}
 	}
 	h := hint(code)
+	if reported != nil && reported.noun != "" {
+		// validate printed each problem with its own fix.
+		h = ""
+	}
 	if opts.jsonLogs() {
 		logger, logErr := opts.logger(log.InfoLevel)
 		if logErr == nil {

@@ -65,6 +65,9 @@ func authError(err error, hint string) error {
 		return e
 	}
 	e.Kind = KindAuth
+	if errors.Is(e.Err, errTokenControl) {
+		return e
+	}
 	if e.Err != nil {
 		e.Err = fmt.Errorf("%w (%s)", e.Err, hint)
 	} else {

@@ -139,13 +139,18 @@ func classify(op, address string, err error) *Error {
 		// net/http rejects a header value with a control character before
 		// sending anything; the token is the only header from the user.
 		e.Kind = KindAuth
-		e.Err = errors.New("the token contains a control character, such as a line break; check VAULT_TOKEN, token or tokenFile")
+		e.Err = errTokenControl
 		return e
 	}
 	e.Kind = KindUnreachable
 	e.Err = rootCause(err)
 	return e
 }
+
+// errTokenControl is the cause of a request that net/http rejected before
+// sending it, because the token has a control character. It names its own
+// fix, so no further hint is added to it.
+var errTokenControl = errors.New("the token contains a control character, such as a line break; check VAULT_TOKEN, token or tokenFile")
 
 // rootCause strips the URL and operation wrappers of net/http errors, which
 // repeat the address already in the message.

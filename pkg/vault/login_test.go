@@ -1,9 +1,14 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/secrets-sync/secrets-sync/pkg/config"
 )
 
 func TestIsSecretIDPath(t *testing.T) {
@@ -70,5 +75,26 @@ func TestUserpassName(t *testing.T) {
 		if userpassName.MatchString(name) {
 			t.Errorf("%q is accepted, but it is not a userpass name", name)
 		}
+	}
+}
+
+func TestTokenWithLineBreakNamesOneFix(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("a request with a line break in its token was sent")
+	}))
+	t.Cleanup(srv.Close)
+	client := newTestClient(t, srv.URL)
+
+	_, err := client.Login(context.Background(), config.Auth{Method: config.AuthToken, Token: "abc\ndef"}, "")
+
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindAuth {
+		t.Fatalf("err = %v, want an auth error", err)
+	}
+	if n := strings.Count(err.Error(), "check VAULT_TOKEN"); n != 1 {
+		t.Errorf("err = %q names its fix %d times, want once", err, n)
+	}
+	if strings.Contains(err.Error(), "invalid or expired") {
+		t.Errorf("err = %q says the token is invalid or expired, but it was never sent", err)
 	}
 }
