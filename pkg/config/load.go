@@ -451,7 +451,10 @@ func (r *resolver) absPath(p string) string {
 func (r *resolver) resolveSecrets() {
 	raw := r.raw
 	if len(raw.secrets) == 0 {
-		r.errorAt(raw.secretsAt, "secrets", "no secrets; add at least one entry under secrets")
+		// A secrets value that is not a list was reported already.
+		if !r.reported("secrets") {
+			r.errorAt(raw.secretsAt, "secrets", "no secrets; add at least one entry under secrets")
+		}
 		return
 	}
 	// Names and destinations are checked for every secret, even one with

@@ -434,3 +434,17 @@ func TestOnChange(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretsNotAListReportedOnce(t *testing.T) {
+	_, problems := parseText(t, "secretStore: {address: http://127.0.0.1:8200, token: t}\nsecrets: 3\n", nil)
+
+	var onSecrets []string
+	for _, p := range problems.Errors() {
+		if p.Path == "secrets" {
+			onSecrets = append(onSecrets, p.Message)
+		}
+	}
+	if len(onSecrets) != 1 || !strings.Contains(onSecrets[0], "expected a list of secrets") {
+		t.Errorf("problems at secrets = %q, want only the one that says a list is expected", onSecrets)
+	}
+}
