@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 )
@@ -57,11 +58,21 @@ func (r *resolver) resolveLayout(rs *rawSecret, s *Secret) {
 	// two secrets switch the same ..data link.
 	folder := realFolder(dir)
 	if prev, taken := r.linkedDirs[folder]; taken {
-		r.errorAt(rs.layout.at, p, "folder %s already holds the linked files of %s, and each folder has room for one linked secret; give this secret its own folder",
-			dir, prev)
+		same := ""
+		if prev.dir != dir {
+			same = fmt.Sprintf(" (written there as %s, the same folder through a symbolic link)", prev.dir)
+		}
+		r.errorAt(rs.layout.at, p, "folder %s already holds the linked files of %s%s, and each folder has room for one linked secret; give this secret its own folder",
+			dir, prev.path, same)
 		return
 	}
-	r.linkedDirs[folder] = rs.path
+	r.linkedDirs[folder] = linkedDir{path: rs.path, dir: dir}
+}
+
+// linkedDir is the secret of layout linked in a folder: its path, such as
+// secrets[2], and the folder as its files name it.
+type linkedDir struct {
+	path, dir string
 }
 
 // realFolder returns dir with the symbolic links of its existing part

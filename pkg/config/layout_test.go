@@ -98,7 +98,7 @@ func TestLayoutSharedFolderThroughLink(t *testing.T) {
 
 	_, problems := parseText(t, text, nil)
 
-	assertProblem(t, problems, "secrets[1].layout", "folder "+filepath.Join(dir, "alias")+" already holds the linked files of secrets[0]")
+	assertProblem(t, problems, "secrets[1].layout", "folder "+filepath.Join(dir, "alias")+" already holds the linked files of secrets[0] (written there as "+filepath.Join(dir, "real")+", the same folder through a symbolic link)")
 }
 
 func TestLayoutReportsEveryReservedName(t *testing.T) {

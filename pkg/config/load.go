@@ -167,9 +167,9 @@ type resolver struct {
 	// templates maps each template text parsed so far to its template,
 	// which later files with the same text share through Rename.
 	templates map[string]*template.Template
-	// linkedDirs maps each folder that holds a secret of layout linked to
-	// the path of that secret, such as secrets[2].
-	linkedDirs map[string]string
+	// linkedDirs maps each folder that holds a secret of layout linked,
+	// with its symbolic links resolved, to that secret.
+	linkedDirs map[string]linkedDir
 }
 
 func (r *resolver) resolve() {
@@ -461,7 +461,7 @@ func (r *resolver) resolveSecrets() {
 	// other errors, so that one run reports every clash.
 	names := make(map[string]string, len(raw.secrets))
 	r.dests = make(map[string]string, len(raw.secrets))
-	r.linkedDirs = map[string]string{}
+	r.linkedDirs = map[string]linkedDir{}
 	for i, rs := range raw.secrets {
 		s, ok := r.resolveSecret(rs)
 		if s.Name != "" {
