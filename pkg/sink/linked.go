@@ -54,10 +54,13 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 	if err != nil {
 		return nil, newWriteError("write", filepath.Join(dir, DataLinkName), err)
 	}
-	stale, err := staleLinks(dir, files)
-	if err != nil {
-		return nil, newWriteError("stat", files[0].Path, err)
+	// One listing serves both the links of dropped files and, after a
+	// switch, the version folders to remove: the new one is not in it.
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, newWriteError("stat", files[0].Path, stripPath(err))
 	}
+	stale := staleLinks(dir, entries, files)
 
 	results := make([]Result, len(files))
 	relink := make([]bool, len(files))
@@ -92,7 +95,6 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 			_ = os.RemoveAll(filepath.Join(dir, version))
 			return nil, newWriteError("rename", files[0].Path, err)
 		}
-		current = version
 	}
 
 	var errs []error
@@ -113,7 +115,7 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 		errs = append(errs, newWriteError("sync", files[0].Path, fmt.Errorf("sync folder %s: %w", dir, stripPath(err))))
 	}
 	if contentChanged {
-		if err := removeOldVersions(dir, current); err != nil {
+		if err := removeVersions(dir, entries); err != nil {
 			errs = append(errs, newWriteError("remove", files[0].Path, err))
 		}
 	}
@@ -162,17 +164,11 @@ func currentVersion(dir string) (string, error) {
 	return target, nil
 }
 
-// staleLinks returns the links in dir of the form NAME -> ..data/NAME whose
-// NAME is not one of files: files that the secret had before. A folder holds
-// one linked secret, so every such link is the secret's own.
-func staleLinks(dir string, files []File) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, stripPath(err)
-	}
+// staleLinks returns the links among entries, the listing of dir, of the
+// form NAME -> ..data/NAME whose NAME is not one of files: files that the
+// secret had before. A folder holds one linked secret, so every such link is
+// the secret's own.
+func staleLinks(dir string, entries []fs.DirEntry, files []File) []string {
 	var stale []string
 	for _, entry := range entries {
 		if entry.Type()&fs.ModeSymlink == 0 {
@@ -187,7 +183,7 @@ func staleLinks(dir string, files []File) ([]string, error) {
 			stale = append(stale, path)
 		}
 	}
-	return stale, nil
+	return stale
 }
 
 // linkedNeedsWrite reports whether file differs from its copy in the
@@ -328,17 +324,14 @@ func createTempLink(dir, base, target string) (string, error) {
 	return "", fmt.Errorf("no unused temporary link name in %s after %d tries", dir, maxTempTries)
 }
 
-// removeOldVersions removes every version folder in dir except keep: the
-// one just replaced, and any that a crash left before its switch.
-func removeOldVersions(dir, keep string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("list folder %s: %w", dir, stripPath(err))
-	}
+// removeVersions removes every version folder among entries, a listing of
+// dir taken before the switch: the one just replaced, and any that a crash
+// left before its own switch.
+func removeVersions(dir string, entries []fs.DirEntry) error {
 	var errs []error
 	for _, entry := range entries {
 		name := entry.Name()
-		if name == keep || !entry.IsDir() || !isVersionName(name) {
+		if !entry.IsDir() || !isVersionName(name) {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
