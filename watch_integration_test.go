@@ -469,24 +469,40 @@ secrets:
 	p.expectNoSecrets(t, "approle-value-1", "approle-value-2", secretID, roleID)
 }
 
+// watchWithTokenFile writes token to dir/token and starts watch on one
+// secret at path, read from that file every second, and waits until the
+// secret's file out/app has value and the process is ready. It returns the
+// process and the token file, which a test rewrites to replace the token.
+func watchWithTokenFile(t *testing.T, s *vaulttest.Server, dir, path, value, token string) (*watchProcess, string) {
+	t.Helper()
+	tokenFile := filepath.Join(dir, "token")
+	writeToken(t, tokenFile, token)
+	cfg := writeConfig(t, dir, `
+secretStore: {address: "${VAULT_ADDR}", tokenFile: token}
+secrets:
+  - {name: app, key: `+path+`, refreshInterval: 1s, files: [{path: out/app, field: v}]}
+`)
+	p := startWatch(t, dir, []string{"VAULT_ADDR=" + s.Addr}, "watch", "-c", cfg)
+	waitFile(t, filepath.Join(dir, "out/app"), value)
+	p.waitReadiness(t, true)
+	return p, tokenFile
+}
+
+// writeToken replaces the token in file, with the line break an editor adds.
+func writeToken(t *testing.T, file, token string) {
+	t.Helper()
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestWatchRevokedTokenNotReady(t *testing.T) {
 	t.Parallel()
 	s := vaulttest.Shared(t)
 	s.WriteKV2(t, "secret", "watchrevoked/app", map[string]any{"v": "revoked-value-1"})
 	first := s.CreateToken(t, nil, "1h")
 	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(first+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeConfig(t, dir, `
-secretStore: {address: "${VAULT_ADDR}", tokenFile: token}
-secrets:
-  - {name: app, key: watchrevoked/app, refreshInterval: 1s, files: [{path: out/app, field: v}]}
-`)
-	p := startWatch(t, dir, []string{"VAULT_ADDR=" + s.Addr}, "watch", "-c", cfg)
-	waitFile(t, filepath.Join(dir, "out/app"), "revoked-value-1")
-	p.waitReadiness(t, true)
+	p, tokenFile := watchWithTokenFile(t, s, dir, "watchrevoked/app", "revoked-value-1", first)
 
 	if err := s.Client(t).Auth().Token().RevokeOrphan(first); err != nil {
 		t.Fatal(err)
@@ -499,9 +515,7 @@ secrets:
 	}
 
 	second := s.CreateToken(t, nil, "1h")
-	if err := os.WriteFile(tokenFile, []byte(second+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeToken(t, tokenFile, second)
 	p.waitLog(t, 1, "token valid again")
 	s.WriteKV2(t, "secret", "watchrevoked/app", map[string]any{"v": "revoked-value-2"})
 	waitFile(t, filepath.Join(dir, "out/app"), "revoked-value-2")
@@ -524,18 +538,7 @@ func TestWatchExpiredTokenNotReady(t *testing.T) {
 	}
 	first := created.Auth.ClientToken
 	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(first+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeConfig(t, dir, `
-secretStore: {address: "${VAULT_ADDR}", tokenFile: token}
-secrets:
-  - {name: app, key: watchexpired/app, refreshInterval: 1s, files: [{path: out/app, field: v}]}
-`)
-	p := startWatch(t, dir, []string{"VAULT_ADDR=" + s.Addr}, "watch", "-c", cfg)
-	waitFile(t, filepath.Join(dir, "out/app"), "expired-value-1")
-	p.waitReadiness(t, true)
+	p, tokenFile := watchWithTokenFile(t, s, dir, "watchexpired/app", "expired-value-1", first)
 
 	// The token cannot be renewed, so it expires after 3s.
 	p.waitLog(t, 1, "token no longer valid, secrets of this credential set are not read")
@@ -545,9 +548,7 @@ secrets:
 	}
 
 	second := s.CreateToken(t, nil, "1h")
-	if err := os.WriteFile(tokenFile, []byte(second+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeToken(t, tokenFile, second)
 	s.WriteKV2(t, "secret", "watchexpired/app", map[string]any{"v": "expired-value-2"})
 	waitFile(t, filepath.Join(dir, "out/app"), "expired-value-2")
 	p.waitReadiness(t, true)

@@ -259,8 +259,11 @@ func TestPassRenewsLeaseInsteadOfReading(t *testing.T) {
 	}
 }
 
-func TestPassReadsAgainAtMaxTTL(t *testing.T) {
-	r := &leaseReader{ttl: 4 * time.Second, grants: []time.Duration{2 * time.Second}}
+// expectSecondRead runs a pass over one leased secret twice with r and
+// checks that the second pass read the secret again and wrote the new
+// credentials, where why says what makes it read again.
+func expectSecondRead(t *testing.T, r *leaseReader, why string) {
+	t.Helper()
 	out := &memorySink{}
 	p := leasePass(out)
 	s := genericSecret("db", "creds/app", fieldFile("/user", "username"))
@@ -268,11 +271,16 @@ func TestPassReadsAgainAtMaxTTL(t *testing.T) {
 	runOnce(t, p, r, s)
 	runOnce(t, p, r, s)
 	if reads, _ := r.counts(); reads != 2 {
-		t.Errorf("reads = %d, want 2: a renewal that grants less than the TTL reads again", reads)
+		t.Errorf("reads = %d, want 2: %s", reads, why)
 	}
 	if out.files["/user"] != "user-2" {
 		t.Errorf("/user = %q, want the new credentials", out.files["/user"])
 	}
+}
+
+func TestPassReadsAgainAtMaxTTL(t *testing.T) {
+	r := &leaseReader{ttl: 4 * time.Second, grants: []time.Duration{2 * time.Second}}
+	expectSecondRead(t, r, "a renewal that grants less than the TTL reads again")
 }
 
 func TestPassReadsAgainAfterRefusedRenewal(t *testing.T) {
@@ -287,17 +295,7 @@ func TestPassReadsAgainAfterRefusedRenewal(t *testing.T) {
 	for _, refusal := range refusals {
 		t.Run(refusal.name, func(t *testing.T) {
 			r := &leaseReader{ttl: time.Minute, renewErrs: []error{refusal.err}}
-			out := &memorySink{}
-			p := leasePass(out)
-			s := genericSecret("db", "creds/app", fieldFile("/user", "username"))
-			runOnce(t, p, r, s)
-			runOnce(t, p, r, s)
-			if reads, _ := r.counts(); reads != 2 {
-				t.Errorf("reads = %d, want 2", reads)
-			}
-			if out.files["/user"] != "user-2" {
-				t.Errorf("/user = %q, want the new credentials", out.files["/user"])
-			}
+			expectSecondRead(t, r, "a refused renewal reads again")
 		})
 	}
 }
