@@ -57,7 +57,7 @@ func (r *resolver) resolveLayout(rs *rawSecret, s *Secret) {
 	// Two spellings of one folder, such as /var/run and /run, would let
 	// two secrets switch the same ..data link.
 	folder := realFolder(dir)
-	if prev, taken := r.linkedDirs[folder]; taken {
+	if prev, found := r.linkedDirs[folder]; found {
 		same := ""
 		if prev.dir != dir {
 			same = fmt.Sprintf(" (written there as %s, the same folder through a symbolic link)", prev.dir)

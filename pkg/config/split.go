@@ -14,11 +14,11 @@ import (
 // so that every line keeps its number. Each piece is parsed on its own,
 // and its lines are shifted to their place in the file.
 //
-// The cut is made only where the layout makes it safe: a block list under
-// a "secrets:" line at column 1, items that start with "- " at one indent,
-// and no document markers, directives, tabs in the list's indentation,
-// lines of more than maxSplitLine bytes or line breaks other than \n. An
-// item line at that indent cannot be inside a block scalar or a plain
+// The cut is made only where the layout makes it safe. That is a block list
+// under a "secrets:" line at column 1, with items that start with "- " at
+// one indent. The file may have no document markers or directives, and the
+// list no tabs in its indentation, no lines of more than maxSplitLine bytes
+// and no line breaks other than \n. An item line at that indent cannot be inside a block scalar or a plain
 // scalar of an earlier item, whose lines are indented further. It can be
 // inside a quoted scalar or a flow collection, but then the piece before
 // it ends inside that scalar or collection and fails to parse. An alias to
