@@ -179,6 +179,7 @@ func TestValidateOnline(t *testing.T) {
 		env     []string
 		code    int
 		want    []string // substrings of the output
+		stderr  string   // the closing line on stderr, when code is not 0
 	}{
 		{
 			name:    "everything readable",
@@ -195,6 +196,7 @@ func TestValidateOnline(t *testing.T) {
 				`config.yaml:3:98: secrets[0].files[1].field: secret "app" (secret/data/online/app) has no field "pass" (its fields: password, user); change field, or add the field to the secret`,
 				"config.yaml: 2 errors, 0 warnings",
 			},
+			stderr: "Error: 2 failed checks (exit code 4); the lines above name each one",
 		},
 		{
 			name:    "missing path",
@@ -204,12 +206,14 @@ func TestValidateOnline(t *testing.T) {
 				`config.yaml:4:5: secrets[1].key: secret "gone": read secret/data/online/absent: 404 Not Found: no secret at this path; check key, mountPath and kvVersion`,
 				"(online at " + s.Addr + ": 1 secret read, 2 files checked)",
 			},
+			stderr: "Error: 1 failed check (exit code 4); the lines above name each one",
 		},
 		{
 			name:    "render error",
 			secrets: "  - {name: app, key: online/app, files: [{path: out/b, template: \"{{ .user | base64decode }}\"}]}\n",
 			code:    4,
 			want:    []string{`secret "app" (secret/data/online/app): the template of out/b cannot render: `},
+			stderr:  "Error: 1 failed check (exit code 4); the lines above name each one",
 		},
 		{
 			name:    "bad token",
@@ -217,6 +221,7 @@ func TestValidateOnline(t *testing.T) {
 			env:     []string{"VAULT_TOKEN=not-a-token"},
 			code:    3,
 			want:    []string{`config.yaml:1:14: secretStore: cannot log in with credentials under secretStore: look up token: 403 Forbidden`},
+			stderr:  "Error: 1 failed check (exit code 3); the lines above name each one",
 		},
 	}
 	for _, c := range cases {
@@ -230,6 +235,13 @@ func TestValidateOnline(t *testing.T) {
 				if !strings.Contains(res.stdout, want) {
 					t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
 				}
+			}
+			if c.stderr != "" && !strings.Contains(res.stderr, c.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", c.stderr, res.stderr)
+			}
+			// Each problem above names its own fix, so no generic hint follows.
+			if strings.Contains(res.stderr, "Hint:") {
+				t.Errorf("stderr has a Hint line after the listed problems:\n%s", res.stderr)
 			}
 			if strings.Contains(res.stdout+res.stderr, value) || strings.Contains(res.stdout+res.stderr, s.RootToken) {
 				t.Errorf("output contains a secret value or the token:\n%s\n%s", res.stdout, res.stderr)

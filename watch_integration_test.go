@@ -587,6 +587,16 @@ secrets:
 	p.signal(t, syscall.SIGHUP)
 	waitFile(t, filepath.Join(dir, "out/b"), "b-reload-1")
 	p.waitReadiness(t, true)
+	// The lists of a reload are JSON lists, empty ones too, never null.
+	applied := p.logLines("config applied")
+	if len(applied) == 0 {
+		t.Fatal("no config applied line after the reload")
+	}
+	for _, key := range []string{"added", "removed", "restarted"} {
+		if _, ok := applied[0][key].([]any); !ok {
+			t.Errorf("config applied: %s = %#v, want a list", key, applied[0][key])
+		}
+	}
 
 	// A file replaced by a rename is reloaded: c starts, a stops.
 	reloads := len(p.logLines("config reloaded", "reason", "the config file changed"))

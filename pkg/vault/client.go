@@ -230,10 +230,6 @@ func (c *Client) switchServer(from, to int, cause error) {
 	}
 }
 
-// maxUnreadBody bounds what is read of a response body after its JSON
-// value, so a long body is closed rather than read to its end.
-const maxUnreadBody = 4 << 10
-
 // do sends one request to this server and decodes the response into into.
 func (s *server) do(ctx context.Context, op, method, path, token, namespace string, body any, params map[string]string, into any) error {
 	client, err := s.namespaced(namespace)
@@ -254,13 +250,7 @@ func (s *server) do(ctx context.Context, op, method, path, token, namespace stri
 	}
 	resp, err := client.RawRequestWithContext(ctx, r)
 	if resp != nil {
-		defer func() {
-			// The decoder stops after the JSON value. net/http may not
-			// reuse a connection whose body was closed before its end, so
-			// the rest, such as a final line break, is read first.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxUnreadBody))
-			resp.Body.Close()
-		}()
+		defer resp.Body.Close()
 	}
 	if err != nil {
 		e := classify(op, s.address, err)

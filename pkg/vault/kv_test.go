@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
@@ -94,5 +96,31 @@ func TestReadKVv1Fields(t *testing.T) {
 	}
 	if secret.Data["password"] != "pw" {
 		t.Errorf("password = %v, want pw", secret.Data["password"])
+	}
+}
+
+func TestReadsReuseOneConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Vault ends its JSON body with a line break after the value.
+		fmt.Fprint(w, `{"data":{"data":{"password":"pw"}}}`+"\n")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := &Session{client: newTestClient(t, srv.URL), token: "t"}
+
+	for range 5 {
+		if _, err := s.Read(context.Background(), Request{Mount: "secret", Path: "app", KVVersion: config.KVv2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if n := conns.Load(); n != 1 {
+		t.Errorf("5 reads in a row opened %d connections, want 1", n)
 	}
 }
