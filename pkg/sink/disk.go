@@ -24,6 +24,12 @@ import (
 // Write returns only after an fsync of each folder that started after its
 // renames, and concurrent calls that rename into the same folder share one.
 //
+// On Linux a file on tmpfs or ramfs, which keep files in memory only, is
+// not flushed, and neither is its folder: fsync does nothing there, and
+// skipping it saves the system calls. The file system of each temporary
+// file is checked on its own, so a folder that later becomes a mount point
+// of a disk is flushed again.
+//
 // Renames of different files are separate system calls, so a crash or a
 // rename failure partway through can leave some files of the call replaced
 // and others not. Each single file is always either wholly old or wholly new.
@@ -49,6 +55,9 @@ type fileOps struct {
 	syncFile func(f *os.File) error
 	syncDir  func(dir string) error
 	rename   func(oldPath, newPath string) error
+	// inMemory reports whether f is on a file system where fsync does
+	// nothing, so that the file and its folder need no flush.
+	inMemory func(f *os.File) bool
 }
 
 // NewDisk returns a sink that writes to the real destinations.
@@ -58,6 +67,7 @@ func NewDisk() *Disk {
 		syncFile: (*os.File).Sync,
 		syncDir:  syncFolder,
 		rename:   renameFile,
+		inMemory: inMemoryFS,
 	}}
 }
 
@@ -79,9 +89,11 @@ func (d *Disk) Write(ctx context.Context, secret string, files []File) ([]Result
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
 // stagedFile is a temporary file that is ready to be renamed over files[index].
+// inMemory is true when its folder needs no fsync after the rename.
 type stagedFile struct {
-	index int
-	temp  string
+	index    int
+	temp     string
+	inMemory bool
 }
 
 // folderSync is a destination folder to flush after the renames, with the
@@ -125,9 +137,9 @@ func (d *Disk) writeFiles(files []File) ([]Result, error) {
 			continue
 		}
 
-		temp, err := d.stage(file)
+		temp, inMemory, err := d.stage(file)
 		if temp != "" {
-			staged = append(staged, stagedFile{index: i, temp: temp})
+			staged = append(staged, stagedFile{index: i, temp: temp, inMemory: inMemory})
 		}
 		if err != nil {
 			return nil, err
@@ -143,7 +155,9 @@ func (d *Disk) writeFiles(files []File) ([]Result, error) {
 		}
 		renamed++
 		results[s.index].Changed = true
-		syncs = addFolderSync(syncs, path)
+		if !s.inMemory {
+			syncs = addFolderSync(syncs, path)
+		}
 	}
 	if err := d.syncFolders(syncs); err != nil {
 		return results, err
@@ -241,8 +255,9 @@ func contentEquals(path string, content []byte) (bool, error) {
 // stage writes file into a new temporary file in its destination folder,
 // creating missing parent folders first. It returns the temporary file's
 // path whenever that file was created, even together with an error, so the
-// caller can remove it.
-func (d *Disk) stage(file *File) (string, error) {
+// caller can remove it, and whether the file is on a file system that
+// needs no fsync.
+func (d *Disk) stage(file *File) (temp string, inMemory bool, err error) {
 	dir := filepath.Dir(file.Path)
 	base := filepath.Base(file.Path)
 	f, temp, err := createTemp(dir, base)
@@ -250,39 +265,43 @@ func (d *Disk) stage(file *File) (string, error) {
 		// The folder is checked only when the file cannot be created, which
 		// saves a stat for every write into a folder that exists.
 		if err := d.makeFolders(dir); err != nil {
-			return "", &WriteError{Path: file.Path, Op: "write", Err: err}
+			return "", false, &WriteError{Path: file.Path, Op: "write", Err: err}
 		}
 		f, temp, err = createTemp(dir, base)
 	}
 	if err != nil {
-		return "", newWriteError("write", file.Path, err)
+		return "", false, newWriteError("write", file.Path, err)
 	}
-	err = d.fill(f, file)
+	inMemory, err = d.fill(f, file)
 	if closeErr := f.Close(); err == nil && closeErr != nil {
 		err = newWriteError("write", file.Path, closeErr)
 	}
-	return temp, err
+	return temp, inMemory, err
 }
 
 // fill writes the content, mode and owner of file into the open temporary
-// file f and flushes it. Setting the mode and owner before fsync makes them
-// as durable as the content.
-func (d *Disk) fill(f *os.File, file *File) error {
+// file f and flushes it, unless f is on a file system that keeps files in
+// memory only, which fill reports. Setting the mode and owner before fsync
+// makes them as durable as the content.
+func (d *Disk) fill(f *os.File, file *File) (inMemory bool, err error) {
 	if _, err := f.Write(file.Content); err != nil {
-		return newWriteError("write", file.Path, err)
+		return false, newWriteError("write", file.Path, err)
 	}
 	if err := f.Chmod(file.Mode); err != nil {
-		return newWriteError("chmod", file.Path, err)
+		return false, newWriteError("chmod", file.Path, err)
 	}
 	if file.UID >= 0 || file.GID >= 0 {
 		if err := d.ops.chown(f, file.UID, file.GID); err != nil {
-			return &WriteError{Path: file.Path, Op: "chown", Err: ownerCause(file.UID, file.GID, stripPath(err))}
+			return false, &WriteError{Path: file.Path, Op: "chown", Err: ownerCause(file.UID, file.GID, stripPath(err))}
 		}
 	}
-	if err := d.ops.syncFile(f); err != nil {
-		return newWriteError("sync", file.Path, err)
+	if d.ops.inMemory(f) {
+		return true, nil
 	}
-	return nil
+	if err := d.ops.syncFile(f); err != nil {
+		return false, newWriteError("sync", file.Path, err)
+	}
+	return false, nil
 }
 
 // ownerCause explains a failed chown to uid and gid.

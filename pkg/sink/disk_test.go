@@ -227,7 +227,7 @@ func TestDiskWriteStepOrder(t *testing.T) {
 	dirB := t.TempDir()
 	pathA := filepath.Join(dirA, "a")
 	pathB := filepath.Join(dirB, "b")
-	d := NewDisk()
+	d := onDisk(NewDisk())
 	var steps []string
 	d.ops.syncFile = func(f *os.File) error {
 		steps = append(steps, "sync file "+destinationOf(f.Name()))
@@ -290,6 +290,7 @@ func TestDiskWriteStagingFailureChangesNothing(t *testing.T) {
 			name: "fsync fails",
 			op:   "sync",
 			inject: func(d *Disk, failing string) {
+				onDisk(d)
 				d.ops.syncFile = func(f *os.File) error {
 					if destinationOf(f.Name()) == failing {
 						return injected

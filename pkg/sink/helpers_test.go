@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -14,4 +15,12 @@ func assertNoContent(t *testing.T, err error) {
 	if err != nil && strings.Contains(err.Error(), secretContent) {
 		t.Errorf("error message contains the file content: %v", err)
 	}
+}
+
+// onDisk makes d treat every file as one on a file system that needs
+// fsync, for tests that watch the flushes whatever file system holds
+// their temporary folder.
+func onDisk(d *Disk) *Disk {
+	d.ops.inMemory = func(*os.File) bool { return false }
+	return d
 }

@@ -235,7 +235,7 @@ func (d *Disk) writeVersion(dir string, files []File) (version string, err error
 		if err != nil {
 			return "", newWriteError("write", file.Path, err)
 		}
-		err = d.fill(f, file)
+		_, err = d.fill(f, file)
 		if closeErr := f.Close(); err == nil && closeErr != nil {
 			err = newWriteError("write", file.Path, closeErr)
 		}

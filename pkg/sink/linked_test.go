@@ -197,6 +197,7 @@ func TestLinkedWriteFailureChangesNothing(t *testing.T) {
 			name: "fsync of a file fails",
 			op:   "sync",
 			inject: func(d *Disk) {
+				onDisk(d)
 				d.ops.syncFile = func(f *os.File) error {
 					if filepath.Base(f.Name()) == "b" {
 						return injected

@@ -122,7 +122,7 @@ func TestRemoveStaleTempFindsCrashLeftovers(t *testing.T) {
 	dir := t.TempDir()
 	file := newFile(filepath.Join(dir, "db"), "x")
 	// Staging without the rename is what a crash between the two leaves.
-	temp, err := NewDisk().stage(&file)
+	temp, _, err := NewDisk().stage(&file)
 	if err != nil {
 		t.Fatal(err)
 	}
