@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -31,9 +32,11 @@ import (
 
 // splitPieceSize is the number of bytes of list text after which a piece
 // ends at the next item. The tree of the benchmark's config takes about 20
-// times the size of its text, so a piece of 64 KiB makes about 1.3 MB. It
-// is a variable so that tests can cut small files into several pieces.
-var splitPieceSize = 64 << 10
+// times the size of its text, so a piece of 16 KiB makes about 330 KB, and
+// a list of 1,000 secrets makes enough pieces to keep two goroutines
+// parsing. It is a variable so that tests can cut small files into several
+// pieces.
+var splitPieceSize = 16 << 10
 
 // maxSplitLine bounds the lines of a list that is cut. yaml.v3 rejects
 // more than 10,000 levels of indentation (max_indents in v3.0.6), and a
@@ -280,22 +283,108 @@ func (d *decoder) isSplitKey(k *yaml.Node) bool {
 	return d.split != nil && k.Line == d.split.keyLine && k.Column == 1
 }
 
-// decodeSplitSecrets parses and decodes each piece of the cut list in turn.
-// It sets splitFailed when a piece does not parse as a list.
+// decodeSplitSecrets decodes each piece of the cut list in turn, while
+// parsePieces parses the next pieces on other goroutines. It sets
+// splitFailed when a piece does not parse as a list.
 func (d *decoder) decodeSplitSecrets() []*rawSecret {
 	d.split.decoded = true
 	out := make([]*rawSecret, 0, d.split.items)
-	for _, p := range d.split.pieces {
-		var doc yaml.Node
-		err := yaml.Unmarshal(d.text[p.start:p.end], &doc)
-		if err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode {
+	parsed := parsePieces(d.text, d.split.pieces)
+	defer parsed.stop()
+	for range d.split.pieces {
+		list := parsed.next()
+		if list == nil {
 			d.splitFailed = true
 			return nil
 		}
-		shiftLines(&doc, p.line-1)
-		out = d.decodeSecretItems(doc.Content[0], out)
+		out = d.decodeSecretItems(list, out)
 	}
 	return out
+}
+
+// Parsing YAML takes about half the time of loading a long config, and the
+// pieces parse independently, so they are parsed ahead of the decoder on
+// up to parseWorkers goroutines. At most parseAhead parsed pieces wait to
+// be decoded, which bounds the trees in memory.
+const (
+	parseWorkers = 2
+	parseAhead   = 4
+)
+
+// pieceParser parses the pieces of a cut list in parallel and hands their
+// lists out in order.
+type pieceParser struct {
+	results []chan *yaml.Node // one per piece, each with room for its list
+	slots   chan struct{}     // a token for each piece parsed and not yet taken
+	done    chan struct{}     // closed by stop
+	taken   int               // pieces handed out by next
+	workers sync.WaitGroup    // ends when every worker has returned
+}
+
+// parsePieces starts parsing pieces of text. The caller takes each piece's
+// list with next, in order, and must call stop when it is done.
+func parsePieces(text []byte, pieces []listPiece) *pieceParser {
+	p := &pieceParser{
+		results: make([]chan *yaml.Node, len(pieces)),
+		slots:   make(chan struct{}, parseAhead),
+		done:    make(chan struct{}),
+	}
+	for i := range p.results {
+		p.results[i] = make(chan *yaml.Node, 1)
+	}
+	work := make(chan int, len(pieces))
+	for i := range pieces {
+		work <- i
+	}
+	close(work)
+	for range min(parseWorkers, len(pieces)) {
+		p.workers.Go(func() {
+			for {
+				// The slot is taken before the piece, so the pieces with a
+				// slot are always the next ones that next waits for.
+				select {
+				case p.slots <- struct{}{}:
+				case <-p.done:
+					return
+				}
+				i, ok := <-work
+				if !ok {
+					<-p.slots
+					return
+				}
+				p.results[i] <- parsePiece(text, pieces[i])
+			}
+		})
+	}
+	return p
+}
+
+// next returns the list of the next piece, or nil when that piece does
+// not parse as a list.
+func (p *pieceParser) next() *yaml.Node {
+	list := <-p.results[p.taken]
+	p.taken++
+	<-p.slots
+	return list
+}
+
+// stop ends the parsing of pieces that have not started. A piece being
+// parsed finishes, and its list is dropped.
+func (p *pieceParser) stop() {
+	close(p.done)
+}
+
+// parsePiece parses one piece and returns its list, with the lines of its
+// nodes shifted to their place in the file, or nil when the piece is not a
+// list on its own.
+func parsePiece(text []byte, piece listPiece) *yaml.Node {
+	var doc yaml.Node
+	err := yaml.Unmarshal(text[piece.start:piece.end], &doc)
+	if err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode {
+		return nil
+	}
+	shiftLines(&doc, piece.line-1)
+	return doc.Content[0]
 }
 
 // shiftLines adds by to the line of n and of every node below it.

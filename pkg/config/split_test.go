@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -245,4 +246,55 @@ func TestSplitSecretsListRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pieceList returns the text of a list of n items and its pieces, one item
+// each.
+func pieceList(n int) ([]byte, []listPiece) {
+	var b strings.Builder
+	var pieces []listPiece
+	for i := range n {
+		start := b.Len()
+		fmt.Fprintf(&b, "- {name: s%d}\n", i)
+		pieces = append(pieces, listPiece{start: start, end: b.Len(), line: i + 1})
+	}
+	return []byte(b.String()), pieces
+}
+
+func TestParsePiecesHandsOutListsInOrder(t *testing.T) {
+	text, pieces := pieceList(60)
+	parsed := parsePieces(text, pieces)
+	for i := range pieces {
+		list := parsed.next()
+		if list == nil {
+			t.Fatalf("piece %d did not parse", i)
+		}
+		item := list.Content[0]
+		if item.Line != i+1 {
+			t.Errorf("piece %d: item on line %d, want %d", i, item.Line, i+1)
+		}
+		if name := item.Content[1].Value; name != fmt.Sprintf("s%d", i) {
+			t.Errorf("piece %d: name %q, want s%d", i, name, i)
+		}
+	}
+	parsed.stop()
+	parsed.workers.Wait()
+}
+
+// TestParsePiecesStopsAfterABadPiece checks that a piece that is not a
+// list on its own comes out as nil in its place, and that stop ends the
+// workers although most pieces were never taken.
+func TestParsePiecesStopsAfterABadPiece(t *testing.T) {
+	text, pieces := pieceList(60)
+	// The second piece starts inside a flow mapping of the first.
+	pieces[1].start -= 3
+	parsed := parsePieces(text, pieces)
+	if parsed.next() == nil {
+		t.Fatal("the first piece did not parse")
+	}
+	if list := parsed.next(); list != nil {
+		t.Fatalf("the cut piece parsed as a list of %d items", len(list.Content))
+	}
+	parsed.stop()
+	parsed.workers.Wait()
 }
