@@ -47,6 +47,53 @@ func TestWriteFileRoundTrip(t *testing.T) {
 	}
 }
 
+// TestWriteFileOneLinePerSecret checks the layout of the file: the status
+// fields indented one to a line, then each secret on a line of its own,
+// for no secrets, one, and several with names that JSON must escape.
+func TestWriteFileOneLinePerSecret(t *testing.T) {
+	for _, n := range []int{0, 1, 3} {
+		path := filepath.Join(t.TempDir(), "status.json")
+		want := sampleStatus(n)
+		if n > 1 {
+			want.Secrets[1].Name = "quote\" and <tag>\n"
+			want.Secrets[1].LastError = "line one\nline two"
+		}
+		if err := WriteFile(path, want); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Status
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatalf("%d secrets: the file is not JSON: %v\n%s", n, err, data)
+		}
+		wantJSON, _ := json.Marshal(want)
+		gotJSON, _ := json.Marshal(got)
+		if string(gotJSON) != string(wantJSON) {
+			t.Errorf("%d secrets: read back\n%s\nwant\n%s", n, gotJSON, wantJSON)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		// "{", the six fields before secrets, the secrets line, then one line
+		// a secret and "  ]" when there are any, and "}".
+		wantLines := 9
+		if n > 0 {
+			wantLines += n + 1
+		}
+		if len(lines) != wantLines {
+			t.Errorf("%d secrets: %d lines, want %d:\n%s", n, len(lines), wantLines, data)
+			continue
+		}
+		for i := range n {
+			line := lines[8+i]
+			if !strings.HasPrefix(line, `    {"name":`) {
+				t.Errorf("%d secrets: line %d is %q, want secret %d on it", n, 9+i, line, i)
+			}
+		}
+	}
+}
+
 func TestWriteFileMode(t *testing.T) {
 	old := syscall.Umask(0o077)
 	defer syscall.Umask(old)
