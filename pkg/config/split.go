@@ -315,7 +315,7 @@ const (
 // lists out in order.
 type pieceParser struct {
 	results []chan *yaml.Node // one per piece, each with room for its list
-	slots   chan struct{}     // a token for each piece parsed and not yet taken
+	slots   chan struct{}     // a token for each piece being parsed or waiting for next
 	done    chan struct{}     // closed by stop
 	taken   int               // pieces handed out by next
 	workers sync.WaitGroup    // ends when every worker has returned
