@@ -190,14 +190,23 @@ secrets:
 // summaryLine returns the JSON log line of the end-of-pass summary.
 func summaryLine(t *testing.T, stderr string) map[string]any {
 	t.Helper()
+	entries := jsonLogLines(stderr, "sync finished")
+	if len(entries) == 0 {
+		t.Fatalf("no summary line in:\n%s", stderr)
+	}
+	return entries[0]
+}
+
+// jsonLogLines returns the JSON log lines in stderr whose message is msg.
+func jsonLogLines(stderr, msg string) []map[string]any {
+	var entries []map[string]any
 	for _, line := range strings.Split(stderr, "\n") {
 		var entry map[string]any
-		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == "sync finished" {
-			return entry
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == msg {
+			entries = append(entries, entry)
 		}
 	}
-	t.Fatalf("no summary line in:\n%s", stderr)
-	return nil
+	return entries
 }
 
 func TestSyncOnceExitCodes(t *testing.T) {
