@@ -231,6 +231,7 @@ secrets:
 		args   []string
 		code   int
 		stderr string
+		hint   string // start of the Hint line, unchecked when empty
 	}{
 		{
 			name:   "bad token",
@@ -238,6 +239,7 @@ secrets:
 			env:    []string{"VAULT_TOKEN=not-a-token"},
 			code:   3,
 			stderr: "403",
+			hint:   "Hint: check the credentials:",
 		},
 		{
 			name:   "unreachable address",
@@ -246,6 +248,7 @@ secrets:
 			args:   []string{"--timeout", "1s"},
 			code:   3,
 			stderr: "connection refused",
+			hint:   "Hint: check the server address",
 		},
 		{
 			name:   "missing path",
@@ -303,6 +306,9 @@ secrets:
 			expectCode(t, res, c.code)
 			if !strings.Contains(res.stderr, c.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", c.stderr, res.stderr)
+			}
+			if c.hint != "" && !strings.Contains(res.stderr, "\n"+c.hint) {
+				t.Errorf("stderr lacks a line starting with %q:\n%s", c.hint, res.stderr)
 			}
 		})
 	}
