@@ -190,14 +190,23 @@ secrets:
 // summaryLine returns the JSON log line of the end-of-pass summary.
 func summaryLine(t *testing.T, stderr string) map[string]any {
 	t.Helper()
+	entries := jsonLogLines(stderr, "sync finished")
+	if len(entries) == 0 {
+		t.Fatalf("no summary line in:\n%s", stderr)
+	}
+	return entries[0]
+}
+
+// jsonLogLines returns the JSON log lines in stderr whose message is msg.
+func jsonLogLines(stderr, msg string) []map[string]any {
+	var entries []map[string]any
 	for _, line := range strings.Split(stderr, "\n") {
 		var entry map[string]any
-		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == "sync finished" {
-			return entry
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == msg {
+			entries = append(entries, entry)
 		}
 	}
-	t.Fatalf("no summary line in:\n%s", stderr)
-	return nil
+	return entries
 }
 
 func TestSyncOnceExitCodes(t *testing.T) {
@@ -222,6 +231,7 @@ secrets:
 		args   []string
 		code   int
 		stderr string
+		hint   string // start of the Hint line, unchecked when empty
 	}{
 		{
 			name:   "bad token",
@@ -229,6 +239,7 @@ secrets:
 			env:    []string{"VAULT_TOKEN=not-a-token"},
 			code:   3,
 			stderr: "403",
+			hint:   "Hint: check the credentials:",
 		},
 		{
 			name:   "unreachable address",
@@ -237,6 +248,7 @@ secrets:
 			args:   []string{"--timeout", "1s"},
 			code:   3,
 			stderr: "connection refused",
+			hint:   "Hint: check the server address",
 		},
 		{
 			name:   "missing path",
@@ -294,6 +306,9 @@ secrets:
 			expectCode(t, res, c.code)
 			if !strings.Contains(res.stderr, c.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", c.stderr, res.stderr)
+			}
+			if c.hint != "" && !strings.Contains(res.stderr, "\n"+c.hint) {
+				t.Errorf("stderr lacks a line starting with %q:\n%s", c.hint, res.stderr)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -714,5 +715,49 @@ secrets:
 	expectCode(t, run(t, dir, serverEnv(s), "sync", "--once", "-c", cfg), 0)
 	if n := countLines(t, hooks, "2"); n != 2 {
 		t.Errorf("after a change, the hook ran %d times in all, want 2", n)
+	}
+}
+
+func TestSyncOnceReportsRemovedLink(t *testing.T) {
+	t.Parallel()
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "oncelinked/app", map[string]any{"v": "once-linked-1"})
+	dir := t.TempDir()
+	secret := `
+secretStore: {address: "${VAULT_ADDR}"}
+secrets:
+  - name: app
+    key: oncelinked/app
+    layout: linked
+    onChange: {command: ["/bin/sh", "-c", "printf '%%s\\n' \"$SECRETS_SYNC_CHANGED_FILES\" > changed.log"]}
+    files: [%s]
+`
+	both := writeConfig(t, dir, fmt.Sprintf(secret, "{path: out/a, field: v}, {path: out/b, field: v}"))
+	expectCode(t, run(t, dir, serverEnv(s), "sync", "--once", "-c", both), 0)
+	removedPath := filepath.Join(dir, "out/b")
+	if _, err := os.Lstat(removedPath); err != nil {
+		t.Fatalf("the first sync did not write out/b: %v", err)
+	}
+
+	onlyA := writeConfig(t, dir, fmt.Sprintf(secret, "{path: out/a, field: v}"))
+	res := run(t, dir, serverEnv(s), "sync", "--once", "-c", onlyA, "--log-format", "json")
+	expectCode(t, res, 0)
+
+	if _, err := os.Lstat(removedPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link of the dropped file out/b is still there: %v", err)
+	}
+	removed := jsonLogLines(res.stderr, "file removed")
+	if len(removed) != 1 {
+		t.Fatalf("%d \"file removed\" lines, expected 1:\n%s", len(removed), res.stderr)
+	}
+	if removed[0]["secret"] != "app" || removed[0]["file"] != removedPath || removed[0]["level"] != "info" {
+		t.Errorf("file removed line = %v, expected level info, secret app and file %s", removed[0], removedPath)
+	}
+	if got := readFile(t, filepath.Join(dir, "changed.log")); got != removedPath+"\n" {
+		t.Errorf("SECRETS_SYNC_CHANGED_FILES = %q, expected the removed link %s alone", got, removedPath)
+	}
+	summary := summaryLine(t, res.stderr)
+	if summary["files_removed"] != float64(1) || summary["files_changed"] != float64(0) || summary["files_unchanged"] != float64(1) {
+		t.Errorf("summary = %v, expected 1 removed, 0 changed and 1 unchanged", summary)
 	}
 }

@@ -42,15 +42,42 @@ func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	code := ExitInternal
+	for _, e := range failures(err) {
+		code = preferCode(code, singleExitCode(e))
+	}
+	return code
+}
+
+// failures returns the errors of the secrets of a *PassError in err, or
+// err alone when it contains none.
+func failures(err error) []error {
 	var pass *engine.PassError
 	if errors.As(err, &pass) {
-		code := ExitInternal
-		for _, e := range pass.Errors {
-			code = preferCode(code, singleExitCode(e))
-		}
-		return code
+		return pass.Errors
 	}
-	return singleExitCode(err)
+	return []error{err}
+}
+
+// onlyCredentialFailures reports whether err has failures with
+// ExitUnreachable and each of them is a rejected token or login, or a
+// credential file that cannot be read. Then neither the server address nor
+// TLS is the cause.
+func onlyCredentialFailures(err error) bool {
+	found := false
+	for _, e := range failures(err) {
+		if singleExitCode(e) != ExitUnreachable {
+			continue
+		}
+		var vaultErr *vault.Error
+		var credErr *vault.CredentialError
+		rejected := errors.As(e, &vaultErr) && vaultErr.Kind == vault.KindAuth
+		if !rejected && !errors.As(e, &credErr) {
+			return false
+		}
+		found = true
+	}
+	return found
 }
 
 // preferCode returns the code that wins when both kinds of failure happen:
@@ -96,12 +123,16 @@ func singleExitCode(err error) int {
 	return ExitInternal
 }
 
-// hint returns one line on what to check for an exit code.
-func hint(code int) string {
+// hint returns one line on what to check after err, whose exit code is
+// code.
+func hint(code int, err error) string {
 	switch code {
 	case ExitUsage:
 		return "fix the command line or the config file; secrets-sync --help lists the commands and flags"
 	case ExitUnreachable:
+		if onlyCredentialFailures(err) {
+			return "check the credentials: VAULT_TOKEN, or the token, tokenFile and login settings of the credential set under secretStore"
+		}
 		return "check the server address, its TLS settings and the credentials (VAULT_ADDR, VAULT_TOKEN, secretStore)"
 	case ExitSecret:
 		return "check that each secret exists at its path, that the token's policy may read it, and that the templates name fields it has"

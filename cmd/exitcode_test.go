@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
@@ -10,6 +11,16 @@ import (
 	"github.com/secrets-sync/secrets-sync/pkg/sink"
 	"github.com/secrets-sync/secrets-sync/pkg/vault"
 )
+
+// passOf returns the *PassError of a pass whose secrets s0, s1, ... failed
+// with errs.
+func passOf(errs ...error) error {
+	wrapped := make([]error, len(errs))
+	for i, err := range errs {
+		wrapped[i] = &engine.SecretError{Secret: fmt.Sprint("s", i), Err: err}
+	}
+	return &engine.PassError{Errors: wrapped}
+}
 
 func TestExitCode(t *testing.T) {
 	invalid := &config.InvalidError{File: "c.yaml"}
@@ -22,13 +33,6 @@ func TestExitCode(t *testing.T) {
 	render := &engine.RenderError{Path: "/x", Err: errors.New("missing field")}
 	empty := &sink.EmptyError{Path: "/x"}
 	write := &sink.WriteError{Path: "/x", Op: "write", Err: errors.New("read-only file system")}
-	pass := func(errs ...error) error {
-		wrapped := make([]error, len(errs))
-		for i, err := range errs {
-			wrapped[i] = &engine.SecretError{Secret: fmt.Sprint("s", i), Err: err}
-		}
-		return &engine.PassError{Errors: wrapped}
-	}
 	cases := []struct {
 		name string
 		err  error
@@ -39,25 +43,63 @@ func TestExitCode(t *testing.T) {
 		{"usage", &usageError{errors.New("bad flag")}, 2},
 		{"invalid config", invalid, 2},
 		{"missing config file", &config.ReadError{File: "c.yaml"}, 2},
-		{"unreachable", pass(unreachable), 3},
-		{"auth denied", pass(authDenied), 3},
-		{"tls", pass(tlsFailed), 3},
-		{"sealed", pass(sealed), 3},
-		{"credential file", pass(&vault.CredentialError{What: "token"}), 3},
-		{"not found", pass(notFound), 4},
-		{"forbidden", pass(forbidden), 4},
-		{"render", pass(render), 4},
-		{"empty", pass(empty), 4},
-		{"write", pass(write), 5},
-		{"3 before 4 and 5", pass(write, notFound, unreachable), 3},
-		{"4 before 5", pass(write, render), 4},
-		{"known before unknown", pass(errors.New("boom"), write), 5},
-		{"reported wrapper", &reportedError{err: pass(notFound)}, 4},
+		{"unreachable", passOf(unreachable), 3},
+		{"auth denied", passOf(authDenied), 3},
+		{"tls", passOf(tlsFailed), 3},
+		{"sealed", passOf(sealed), 3},
+		{"credential file", passOf(&vault.CredentialError{What: "token"}), 3},
+		{"not found", passOf(notFound), 4},
+		{"forbidden", passOf(forbidden), 4},
+		{"render", passOf(render), 4},
+		{"empty", passOf(empty), 4},
+		{"write", passOf(write), 5},
+		{"3 before 4 and 5", passOf(write, notFound, unreachable), 3},
+		{"4 before 5", passOf(write, render), 4},
+		{"known before unknown", passOf(errors.New("boom"), write), 5},
+		{"reported wrapper", &reportedError{err: passOf(notFound)}, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if got := ExitCode(c.err); got != c.want {
 				t.Errorf("ExitCode(%v) = %d, want %d", c.err, got, c.want)
+			}
+		})
+	}
+}
+
+func TestHintForUnreachable(t *testing.T) {
+	authDenied := &vault.Error{Kind: vault.KindAuth}
+	unreachable := &vault.Error{Kind: vault.KindUnreachable}
+	credentialFile := &vault.CredentialError{What: "token", File: "/run/token", Err: errors.New("the file is empty")}
+	generic := hint(ExitUnreachable, passOf(unreachable))
+	credentials := hint(ExitUnreachable, passOf(authDenied))
+	if !strings.Contains(generic, "server address") {
+		t.Errorf("hint for an unreachable server = %q, expected it to name the server address", generic)
+	}
+	if strings.Contains(credentials, "address") || strings.Contains(credentials, "TLS") {
+		t.Errorf("hint for a rejected token = %q, expected no address or TLS", credentials)
+	}
+	if !strings.Contains(credentials, "credentials") {
+		t.Errorf("hint for a rejected token = %q, expected it to name the credentials", credentials)
+	}
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"auth denied", passOf(authDenied), credentials},
+		{"credential file", passOf(credentialFile), credentials},
+		{"auth denied and a missing secret", passOf(authDenied, &vault.Error{Kind: vault.KindNotFound}), credentials},
+		{"reported wrapper", &reportedError{err: passOf(authDenied)}, credentials},
+		{"auth denied alone", authDenied, credentials},
+		{"auth denied and unreachable", passOf(authDenied, unreachable), generic},
+		{"tls", passOf(&vault.Error{Kind: vault.KindTLS}), generic},
+		{"sealed", passOf(&vault.Error{Kind: vault.KindUnavailable}), generic},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := hint(ExitCode(c.err), c.err); got != c.want {
+				t.Errorf("hint = %q, expected %q", got, c.want)
 			}
 		})
 	}

@@ -249,7 +249,7 @@ func Execute(ctx context.Context, args []string, streams Streams) int {
 			}
 		}
 	}
-	h := hint(code)
+	h := hint(code, err)
 	if reported != nil && reported.noun != "" {
 		// validate printed each problem with its own fix.
 		h = ""

@@ -69,10 +69,10 @@ func runSync(c *cobra.Command, root *rootOptions) error {
 	runChangeHooks(c.Context(), cfg.Secrets, report, logger)
 	tracker.MarkFinished()
 	statusOut.write(tracker.Snapshot())
-	synced, failed, changed, unchanged := report.Counts()
+	synced, failed, changed, unchanged, removed := report.Counts()
 	logger.Info("sync finished",
 		"secrets", len(report.Secrets), "synced", synced, "failed", failed,
-		"files_changed", changed, "files_unchanged", unchanged,
+		"files_changed", changed, "files_unchanged", unchanged, "files_removed", removed,
 		"reads", report.Reads, "duration", report.Duration.Round(1e6))
 	if err := report.Err(); err != nil {
 		return &reportedError{err: err}

@@ -54,10 +54,10 @@ SIGHUP still reloads.
 
 onChange: after a secret's files change, its command runs once for the change,
 without a shell, with SECRETS_SYNC_SECRET set to the secret's name and
-SECRETS_SYNC_CHANGED_FILES to the changed paths, one per line; VAULT_* and
-BAO_* variables are removed from its environment. Its output is logged. Then
-its signal goes to the process in pidFile. A failed hook is logged and stops
-nothing.
+SECRETS_SYNC_CHANGED_FILES to the changed paths, one per line, removed links
+of a linked secret included; VAULT_* and BAO_* variables are removed from its
+environment. Its output is logged. Then its signal goes to the process in
+pidFile. A failed hook is logged and stops nothing.
 
 SIGTERM or SIGINT stops new reads, lets writes in progress finish, revokes the
 tokens obtained by logging in, and exits 0.
@@ -379,8 +379,8 @@ func (t *tokenHealth) joinedLocked() error {
 }
 
 // runChangeHooks runs, one after the other, the onChange of each secret of
-// a sync --once pass whose files changed. report lists secrets in the
-// order of secrets.
+// a sync --once pass whose files changed or were removed. report lists
+// secrets in the order of secrets.
 func runChangeHooks(ctx context.Context, secrets []config.Secret, report *engine.Report, logger *log.Logger) {
 	runner := hook.NewRunner(logger)
 	for i, result := range report.Secrets {
@@ -388,13 +388,7 @@ func runChangeHooks(ctx context.Context, secrets []config.Secret, report *engine
 		if s.OnChange == nil {
 			continue
 		}
-		var changed []string
-		for _, f := range result.Files {
-			if f.Changed {
-				changed = append(changed, f.Path)
-			}
-		}
-		if len(changed) > 0 {
+		if changed := sink.ChangedPaths(result.Files); len(changed) > 0 {
 			runner.Run(ctx, s.Name, s.OnChange, changed)
 		}
 	}

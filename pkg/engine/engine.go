@@ -107,9 +107,11 @@ func (r *Report) Err() error {
 	return &PassError{Errors: errs}
 }
 
-// Counts returns the number of synced and failed secrets, and of changed
-// and unchanged files.
-func (r *Report) Counts() (synced, failed, changed, unchanged int) {
+// Counts returns the number of synced and failed secrets, of changed and
+// unchanged files, and of removed files. A removed file counts as removed
+// only, so changed and unchanged add up to the configured files of the
+// synced secrets.
+func (r *Report) Counts() (synced, failed, changed, unchanged, removed int) {
 	for _, s := range r.Secrets {
 		if s.Err != nil {
 			failed++
@@ -117,14 +119,17 @@ func (r *Report) Counts() (synced, failed, changed, unchanged int) {
 		}
 		synced++
 		for _, f := range s.Files {
-			if f.Changed {
+			switch {
+			case f.Removed:
+				removed++
+			case f.Changed:
 				changed++
-			} else {
+			default:
 				unchanged++
 			}
 		}
 	}
-	return synced, failed, changed, unchanged
+	return synced, failed, changed, unchanged, removed
 }
 
 // readGroup is one read shared by every secret that requests the same data.
@@ -253,19 +258,28 @@ func (p *Pass) runGroup(ctx context.Context, sessions *Sessions, g *readGroup, s
 			continue
 		}
 		report.Secrets[i].Expiry = expiry
-		for _, r := range results {
-			if r.Changed {
-				if p.opts.Rendering {
-					p.opts.Logger.Info("file rendered", "secret", s.Name, "file", r.Path)
-				} else {
-					p.opts.Logger.Info("file written", "secret", s.Name, "file", r.Path)
-				}
-			} else {
-				p.opts.Logger.Debug("file unchanged", "secret", s.Name, "file", r.Path)
-			}
-		}
+		p.logResults(s.Name, results)
 	}
 	return true
+}
+
+// logResults logs each written or removed file of secret at info level,
+// and each unchanged one at debug level.
+func (p *Pass) logResults(secret string, results []sink.Result) {
+	for _, r := range results {
+		switch {
+		case r.Removed:
+			p.opts.Logger.Info("file removed", "secret", secret, "file", r.Path)
+		case r.Changed:
+			if p.opts.Rendering {
+				p.opts.Logger.Info("file rendered", "secret", secret, "file", r.Path)
+			} else {
+				p.opts.Logger.Info("file written", "secret", secret, "file", r.Path)
+			}
+		default:
+			p.opts.Logger.Debug("file unchanged", "secret", secret, "file", r.Path)
+		}
+	}
 }
 
 // read reads one secret, retrying transient failures.

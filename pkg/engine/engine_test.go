@@ -1,14 +1,19 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/charmbracelet/log"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/sink"
@@ -236,9 +241,45 @@ func TestRenderFailureWritesNothingOfSecret(t *testing.T) {
 	if out.files["/other"] != "u" {
 		t.Errorf("other secret not written")
 	}
-	synced, failed, _, _ := report.Counts()
+	synced, failed, _, _, _ := report.Counts()
 	if synced != 1 || failed != 1 {
 		t.Errorf("counts = %d synced, %d failed; want 1 and 1", synced, failed)
+	}
+}
+
+func TestRunLogsRemovedLink(t *testing.T) {
+	dir := t.TempDir()
+	r := &fakeReader{data: map[string]map[string]any{"app": {"v": "1"}}}
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	s := secretOf("app", "app", fieldFile(a, "v"), fieldFile(b, "v"))
+	s.Layout = config.LayoutLinked
+	var logs bytes.Buffer
+	opts := fastOptions()
+	opts.Logger = log.NewWithOptions(&logs, log.Options{Formatter: log.LogfmtFormatter})
+	pass := NewPass(sink.NewDisk(), opts)
+	if err := pass.Run(context.Background(), sessionsOf(r), []config.Secret{s}).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	s.Files = s.Files[:1]
+	logs.Reset()
+	report := pass.Run(context.Background(), sessionsOf(r), []config.Secret{s})
+
+	if err := report.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`level=info msg="file removed" secret=app file=%s`, b); !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+	if strings.Contains(logs.String(), "file written") {
+		t.Errorf("log reports a written file, expected only the removed link:\n%s", logs.String())
+	}
+	_, _, changed, unchanged, removed := report.Counts()
+	if changed != 0 || unchanged != 1 {
+		t.Errorf("counts = %d changed and %d unchanged, expected 0 and 1 for the kept file", changed, unchanged)
+	}
+	if removed != 1 {
+		t.Errorf("removed = %d, expected 1", removed)
 	}
 }
 

@@ -438,9 +438,9 @@ func (w *Watcher) handle(st *state, ev event) {
 		w.applyRound(st, ev)
 		if !st.firstDone {
 			st.firstDone = true
-			synced, failed, changed, unchanged := ev.report.Counts()
+			synced, failed, changed, unchanged, removed := ev.report.Counts()
 			w.opts.Logger.Info("first pass finished", "secrets", len(ev.report.Secrets), "synced", synced, "failed", failed,
-				"files_changed", changed, "files_unchanged", unchanged, "reads", ev.report.Reads,
+				"files_changed", changed, "files_unchanged", unchanged, "files_removed", removed, "reads", ev.report.Reads,
 				"duration", ev.report.Duration.Round(time.Millisecond))
 		}
 		if w.opts.RoundDone != nil {
@@ -536,19 +536,13 @@ func (w *Watcher) applyRound(st *state, r roundDone) {
 	}
 }
 
-// notifyHooks hands the changed files of a secret to the hook runner: one
-// run per round, however many files changed.
+// notifyHooks hands the changed files of a secret, removed ones included,
+// to the hook runner: one run per round, however many files changed.
 func (w *Watcher) notifyHooks(s config.Secret, files []sink.Result) {
 	if w.opts.Hooks == nil || s.OnChange == nil {
 		return
 	}
-	var changed []string
-	for _, f := range files {
-		if f.Changed {
-			changed = append(changed, f.Path)
-		}
-	}
-	if len(changed) > 0 {
+	if changed := sink.ChangedPaths(files); len(changed) > 0 {
 		w.opts.Hooks.Notify(s.Name, s.OnChange, changed)
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -241,16 +242,31 @@ func (h *countingHooks) count(secret string) int {
 	return len(h.notices[secret])
 }
 
-func TestWatchHookOncePerChange(t *testing.T) {
-	f := startFakeVault(t)
-	dir := t.TempDir()
-	f.set("app", "one")
+// notice returns the changed paths of the nth notification of secret,
+// counted from 0.
+func (h *countingHooks) notice(secret string, n int) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.notices[secret][n]
+}
+
+// hookedSecret is the secret "app" at path app, whose field v goes to the
+// files a and b in dir, with an onChange command.
+func hookedSecret(dir string, refresh time.Duration) config.Secret {
 	s := secretOf("app", "app",
 		config.File{Path: filepath.Join(dir, "a"), Dest: "a", Field: "v", Mode: 0o600, UID: -1, GID: -1},
 		config.File{Path: filepath.Join(dir, "b"), Dest: "b", Field: "v", Mode: 0o600, UID: -1, GID: -1},
 	)
-	s.Refresh = time.Second
+	s.Refresh = refresh
 	s.OnChange = &config.OnChange{Command: []string{"true"}}
+	return s
+}
+
+func TestWatchHookOncePerChange(t *testing.T) {
+	f := startFakeVault(t)
+	dir := t.TempDir()
+	f.set("app", "one")
+	s := hookedSecret(dir, time.Second)
 	hooks := &countingHooks{}
 	w := NewWatcher(sink.NewDisk(), WatchOptions{Hooks: hooks})
 	runWatcher(t, w, f.config(s))
@@ -263,11 +279,33 @@ func TestWatchHookOncePerChange(t *testing.T) {
 	}
 	f.set("app", "two")
 	waitFor(t, "the change", func() bool { return hooks.count("app") == 2 })
-	hooks.mu.Lock()
-	changed := hooks.notices["app"][1]
-	hooks.mu.Unlock()
-	if len(changed) != 2 {
+	if changed := hooks.notice("app", 1); len(changed) != 2 {
 		t.Errorf("changed paths = %v, want both files in one notification", changed)
+	}
+}
+
+func TestWatchHookListsRemovedLink(t *testing.T) {
+	f := startFakeVault(t)
+	dir := t.TempDir()
+	f.set("app", "one")
+	s := hookedSecret(dir, time.Hour)
+	s.Layout = config.LayoutLinked
+	hooks := &countingHooks{}
+	w := NewWatcher(sink.NewDisk(), WatchOptions{Hooks: hooks})
+	runWatcher(t, w, f.config(s))
+	waitFor(t, "the first pass", func() bool { return hooks.count("app") == 1 })
+
+	// The reload changes the secret, so it is read and written at once.
+	s.Files = s.Files[:1]
+	w.Reload(f.config(s))
+	waitFor(t, "a hook notification for the write without b", func() bool { return hooks.count("app") == 2 })
+
+	b := filepath.Join(dir, "b")
+	if changed := hooks.notice("app", 1); len(changed) != 1 || changed[0] != b {
+		t.Errorf("changed paths = %v, expected the removed link %s alone", changed, b)
+	}
+	if _, err := os.Lstat(b); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link of the dropped file b is still there: %v", err)
 	}
 }
 

@@ -21,9 +21,9 @@ import (
 
 // Names of the variables that a command gets.
 const (
-	// EnvChangedFiles lists the changed paths, one per line rather than
-	// colon-separated, because a path may contain a colon. A path that
-	// contains a newline would read as two.
+	// EnvChangedFiles lists the changed paths, removed ones included, one
+	// per line rather than colon-separated, because a path may contain a
+	// colon. A path that contains a newline would read as two.
 	EnvChangedFiles = "SECRETS_SYNC_CHANGED_FILES"
 	// EnvSecret is the name of the secret whose files changed.
 	EnvSecret = "SECRETS_SYNC_SECRET"

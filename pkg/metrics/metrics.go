@@ -115,18 +115,18 @@ func (m *Metrics) ReadDone(secrets []string, duration time.Duration, err error) 
 	m.readDuration.Observe(duration.Seconds())
 }
 
-// SecretDone counts the secret's outcome and its changed files, and on
-// success sets its last success time.
+// SecretDone counts the secret's outcome and its written files, and on
+// success sets its last success time. A removed file is not counted.
 func (m *Metrics) SecretDone(secret string, files []sink.Result, err error) {
 	m.syncs.WithLabelValues(secret, Result(err)).Inc()
-	changed := 0
+	written := 0
 	for _, f := range files {
-		if f.Changed {
-			changed++
+		if f.Changed && !f.Removed {
+			written++
 		}
 	}
-	if changed > 0 {
-		m.filesWritten.WithLabelValues(secret).Add(float64(changed))
+	if written > 0 {
+		m.filesWritten.WithLabelValues(secret).Add(float64(written))
 	}
 	if err == nil {
 		m.lastSuccess.WithLabelValues(secret).Set(float64(m.now().UnixNano()) / 1e9)

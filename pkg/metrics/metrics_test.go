@@ -64,7 +64,8 @@ func TestSecretDone(t *testing.T) {
 	m := New("dev", "none")
 	m.now = func() time.Time { return time.Unix(1_700_000_000, 500_000_000) }
 	m.SecretDone("db", []sink.Result{{Path: "/a", Changed: true}, {Path: "/b"}, {Path: "/c", Changed: true}}, nil)
-	m.SecretDone("db", []sink.Result{{Path: "/a"}, {Path: "/b"}, {Path: "/c"}}, nil)
+	// A removed link was not written, so it adds nothing.
+	m.SecretDone("db", []sink.Result{{Path: "/a"}, {Path: "/b"}, {Path: "/c"}, {Path: "/d", Changed: true, Removed: true}}, nil)
 	m.SecretDone("tls", nil, &engine.RenderError{Path: "tls.crt", Err: errors.New("missing field")})
 
 	text := scrape(t, m)

@@ -40,7 +40,8 @@ import (
 // Files marked [File.Linked] are instead written in the linked layout, in
 // which the files of a call share one folder and change together: they are
 // links into a version folder, and one rename switches every file to the
-// next version.
+// next version. A file that an earlier call had and this one lacks loses
+// its link, which Write reports with a Result whose Removed is true.
 //
 // Disk is safe for concurrent Write calls that name different destinations.
 type Disk struct {
@@ -77,7 +78,8 @@ func NewDisk() *Disk {
 //
 // On a staging error the results are nil and no destination changed. On a
 // rename or folder fsync error the results list every file, and
-// Result.Changed is true for the files already replaced.
+// Result.Changed is true for the files already replaced. In the linked
+// layout the results of the links removed so far follow.
 func (d *Disk) Write(ctx context.Context, secret string, files []File) ([]Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

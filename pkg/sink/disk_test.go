@@ -31,10 +31,27 @@ func mustWrite(t *testing.T, d *Disk, files ...File) []Result {
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
-	if len(results) != len(files) {
+	assertResultOrder(t, results, files)
+	return results
+}
+
+// assertResultOrder checks the contract of Sink.Write: one result per file,
+// in the order of files, then only results of removed files.
+func assertResultOrder(t *testing.T, results []Result, files []File) {
+	t.Helper()
+	if len(results) < len(files) {
 		t.Fatalf("Write returned %d results for %d files", len(results), len(files))
 	}
-	return results
+	for i := range files {
+		if results[i].Path != files[i].Path || results[i].Removed {
+			t.Errorf("result %d = %+v, expected the result of %s", i, results[i], files[i].Path)
+		}
+	}
+	for i, r := range results[len(files):] {
+		if !r.Removed || !r.Changed {
+			t.Errorf("result %d = %+v after the per-file results, expected a removed file", len(files)+i, r)
+		}
+	}
 }
 
 // setUmask sets the process umask for the rest of the test.

@@ -41,6 +41,11 @@ func linkTarget(base string) string {
 // owner, and every link is in place, nothing is written. Otherwise every
 // file goes into a new version folder, and ..data is switched to it.
 //
+// The link of a file that the secret no longer has is removed after the
+// switch, and a Result with Removed true for it follows the per-file
+// results. A link that could not be removed is reported by an error
+// instead.
+//
 // The first write over plain files replaces them with links one after
 // another, so only that first switch can show an old file beside a new one.
 func (d *Disk) writeLinked(files []File) ([]Result, error) {
@@ -107,7 +112,11 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 		}
 	}
 	for _, path := range stale {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := os.Remove(path)
+		switch {
+		case err == nil:
+			results = append(results, Result{Path: path, Changed: true, Removed: true})
+		case !errors.Is(err, fs.ErrNotExist):
 			errs = append(errs, newWriteError("remove", path, err))
 		}
 	}

@@ -149,8 +149,11 @@ func TestLinkedWriteRemovesDroppedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mustWrite(t, NewDisk(), linkedFile(filepath.Join(dir, "a"), "1"))
+	results := mustWrite(t, NewDisk(), linkedFile(filepath.Join(dir, "a"), "1"))
 
+	if len(results) != 2 || results[1].Path != filepath.Join(dir, "b") {
+		t.Errorf("results = %+v, expected a and then the removed b alone", results)
+	}
 	after := assertLinkedLayout(t, dir, map[string]string{"a": "1"})
 	if after == before {
 		t.Error("the version that holds the dropped file b was kept")
@@ -160,6 +163,33 @@ func TestLinkedWriteRemovesDroppedFile(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "mine")); err != nil {
 		t.Errorf("a link that is not the layout's was removed: %v", err)
+	}
+}
+
+func TestLinkedWriteReportsRemovedLink(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	mustWrite(t, NewDisk(), linkedFile(a, "1"), linkedFile(b, "2"), linkedFile(c, "3"))
+
+	results := mustWrite(t, NewDisk(), linkedFile(a, "1"))
+
+	if len(results) != 3 {
+		t.Fatalf("results = %+v, expected one for a and one for each removed link", results)
+	}
+	if results[0] != (Result{Path: a}) {
+		t.Errorf("result 0 = %+v, expected a unchanged and first", results[0])
+	}
+	for i, path := range []string{b, c} {
+		want := Result{Path: path, Changed: true, Removed: true}
+		if got := results[i+1]; got != want {
+			t.Errorf("result %d = %+v, expected %+v", i+1, got, want)
+		}
+	}
+
+	results = mustWrite(t, NewDisk(), linkedFile(a, "1"))
+
+	if len(results) != 1 || results[0] != (Result{Path: a}) {
+		t.Errorf("results of the next write = %+v, expected a alone and unchanged", results)
 	}
 }
 

@@ -25,13 +25,22 @@ type File struct {
 
 // Result is the outcome for one file of a Write call.
 type Result struct {
-	Path    string
-	Changed bool // false: already on disk with the same bytes, mode and owner; nothing written
+	Path string
+	// Changed is false when the file was already on disk with the same
+	// bytes, mode and owner, so nothing was written. It is true for a
+	// written file and for a removed one.
+	Changed bool
+	// Removed marks a file that the call deleted because the secret no
+	// longer has it, such as the link of a file dropped from a linked
+	// secret. Changed is true too.
+	Removed bool
 }
 
 // Sink receives all rendered files of one secret at once.
 //
-// Write returns one Result per file, in the order of files.
+// Write returns one Result per file, in the order of files. Results with
+// Removed true may follow them, one per path that the call deleted. Only
+// [Disk] returns such results, in the linked layout.
 type Sink interface {
 	Write(ctx context.Context, secret string, files []File) ([]Result, error)
 }
@@ -112,4 +121,16 @@ func stripPath(err error) error {
 // isPermission reports whether err is EPERM or EACCES.
 func isPermission(err error) bool {
 	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)
+}
+
+// ChangedPaths returns the paths of the results with Changed true, written
+// and removed files alike, in the order of results.
+func ChangedPaths(results []Result) []string {
+	var paths []string
+	for _, r := range results {
+		if r.Changed {
+			paths = append(paths, r.Path)
+		}
+	}
+	return paths
 }

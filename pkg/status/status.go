@@ -62,7 +62,8 @@ type SecretStatus struct {
 	// Files is the number of files the secret writes.
 	Files int `json:"files"`
 	// ChangedFiles is the number of files written in the last pass, not
-	// counting files whose content, mode and owner already matched. watch
+	// counting files whose content, mode and owner already matched, nor
+	// the links of files that were dropped from a linked secret. watch
 	// rewrites the file only when a state changes, so there it is the
 	// count of the last round that was written.
 	ChangedFiles int `json:"changedFiles"`

@@ -93,7 +93,7 @@ func (t *Tracker) SecretDone(secret string, files []sink.Result, err error) {
 	entry.LastAttempt = now
 	entry.ChangedFiles = 0
 	for _, f := range files {
-		if f.Changed {
+		if f.Changed && !f.Removed {
 			entry.ChangedFiles++
 		}
 	}

@@ -147,6 +147,17 @@ func TestTrackerSecretDone(t *testing.T) {
 	}
 }
 
+func TestTrackerSkipsRemovedFiles(t *testing.T) {
+	tr := NewTracker(CommandWatch)
+	tr.SetSecrets(secretsNamed("db"))
+
+	tr.SecretDone("db", []sink.Result{{Path: "/out/a", Changed: true}, {Path: "/out/b", Changed: true, Removed: true}}, nil)
+
+	if s := findSecret(t, tr.Snapshot(), "db"); s.ChangedFiles != 1 {
+		t.Errorf("changedFiles = %d, expected 1: the written file and not the removed link", s.ChangedFiles)
+	}
+}
+
 func TestTrackerUpdatedAt(t *testing.T) {
 	c := newClock()
 	tr := newTrackerWithClock(CommandWatch, c.Now)
