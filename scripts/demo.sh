@@ -153,8 +153,11 @@ vault_cli kv list secret/demo
 
 step "secrets-sync sync --once -c $config"
 sync_status=0
+# Without --status-file, sync --once writes $TMPDIR/secrets-sync.status.json,
+# which is outside work_dir.
 VAULT_ADDR="$vault_addr" VAULT_TOKEN="$root_token" \
-	"$work_dir/bin/secrets-sync" sync --once -c "$config" || sync_status=$?
+	"$work_dir/bin/secrets-sync" sync --once -c "$config" \
+	--status-file "$work_dir/status.json" || sync_status=$?
 printf 'secrets-sync exited with status %s\n' "$sync_status"
 
 step "files written under $work_dir/secrets"
