@@ -225,13 +225,14 @@ secrets:
 `, address, key, dest, template)
 	}
 	cases := []struct {
-		name   string
-		config string
-		env    []string
-		args   []string
-		code   int
-		stderr string
-		hint   string // start of the Hint line, unchecked when empty
+		name    string
+		config  string
+		env     []string
+		args    []string
+		code    int
+		stderr  string
+		hint    string // start of the Hint line, unchecked when empty
+		closing string // the Error line, unchecked when empty
 	}{
 		{
 			name:   "bad token",
@@ -240,6 +241,8 @@ secrets:
 			code:   3,
 			stderr: "403",
 			hint:   "Hint: check the credentials:",
+			// Only the login failure is logged, with no secret name.
+			closing: "Error: 1 of the secrets failed (exit code 3); the error lines above give the reasons",
 		},
 		{
 			name:   "unreachable address",
@@ -309,6 +312,9 @@ secrets:
 			}
 			if c.hint != "" && !strings.Contains(res.stderr, "\n"+c.hint) {
 				t.Errorf("stderr lacks a line starting with %q:\n%s", c.hint, res.stderr)
+			}
+			if c.closing != "" && !strings.Contains(res.stderr, "\n"+c.closing+"\n") {
+				t.Errorf("stderr lacks the line %q:\n%s", c.closing, res.stderr)
 			}
 		})
 	}

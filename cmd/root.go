@@ -243,7 +243,9 @@ func Execute(ctx context.Context, args []string, streams Streams) int {
 		if errors.As(err, &pass) && code != ExitUsage {
 			switch reported.noun {
 			case "":
-				message = fmt.Sprintf("%d of the secrets failed (exit code %d); the lines above name each one", len(pass.Errors), code)
+				// A failed login is logged once for its credential set, not
+				// once per secret, so the lines above may name no secret.
+				message = fmt.Sprintf("%d of the secrets failed (exit code %d); the error lines above give the reasons", len(pass.Errors), code)
 			default:
 				message = fmt.Sprintf("%s (exit code %d); the lines above name each one", plural(len(pass.Errors), reported.noun), code)
 			}
