@@ -184,6 +184,9 @@ type File struct {
 	UID, GID   int // -1 when not set
 	AllowEmpty bool
 	Pos        Position
+	// FolderModes maps each folder above Path to the mode it gets if a
+	// write creates it. Every file of a config shares the one map.
+	FolderModes map[string]fs.FileMode `json:",omitempty"`
 }
 
 // Position is the line and column of a value in the config file.

@@ -266,7 +266,7 @@ func (d *Disk) stage(file *File) (temp string, inMemory bool, err error) {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		// The folder is checked only when the file cannot be created, which
 		// saves a stat for every write into a folder that exists.
-		if err := d.makeFolders(dir); err != nil {
+		if err := d.makeFolders(dir, file.FolderModes); err != nil {
 			return "", false, &WriteError{Path: file.Path, Op: "write", Err: err}
 		}
 		f, temp, err = createTemp(dir, base)
@@ -314,10 +314,13 @@ func ownerCause(uid, gid int, err error) error {
 	return fmt.Errorf("cannot set %s: %w", describeOwner(uid, gid), err)
 }
 
-// makeFolders creates dir and its missing parents, each with mode exactly
-// 0700, and flushes the folder that received each new entry. Folders that
-// already exist keep their mode and owner.
-func (d *Disk) makeFolders(dir string) error {
+// makeFolders creates dir and its missing parents, each with the mode that
+// modes gives it, or 0700, and flushes the folder that received each new
+// entry. A new folder keeps the set-group-ID bit that a parent with the bit
+// passes on, so the files in it get the parent's group, as files written
+// straight into the parent do. Folders that already exist keep their mode
+// and owner.
+func (d *Disk) makeFolders(dir string, modes map[string]fs.FileMode) error {
 	info, err := os.Stat(dir)
 	if err == nil {
 		if !info.IsDir() {
@@ -331,7 +334,7 @@ func (d *Disk) makeFolders(dir string) error {
 
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := d.makeFolders(parent); err != nil {
+		if err := d.makeFolders(parent, modes); err != nil {
 			return err
 		}
 	}
@@ -347,9 +350,17 @@ func (d *Disk) makeFolders(dir string) error {
 		}
 		return fmt.Errorf("create folder %s: %w", dir, stripPath(err))
 	}
-	// Mkdir applies the umask, and a parent folder with the setgid bit passes
-	// that bit on, so the mode is set again to exactly 0700.
-	if err := os.Chmod(dir, 0o700); err != nil {
+	mode := modes[dir]
+	if mode == 0 {
+		mode = 0o700
+	}
+	// Mkdir applies the umask, so the mode is set again, with the
+	// set-group-ID bit if the parent passed it on.
+	info, err = os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("check new folder %s: %w", dir, stripPath(err))
+	}
+	if err := os.Chmod(dir, mode|info.Mode()&fs.ModeSetgid); err != nil {
 		return fmt.Errorf("set mode of new folder %s: %w", dir, stripPath(err))
 	}
 	if err := d.ops.syncDir(parent); err != nil {

@@ -599,7 +599,7 @@ func TestDiskWriteCreatesParentFolders(t *testing.T) {
 			if err := os.Mkdir(existing, 0o751); err != nil {
 				t.Fatal(err)
 			}
-			// The setgid bit, which new subfolders inherit, must not reach them.
+			// New subfolders inherit the setgid bit, and keep it.
 			if err := os.Chmod(existing, 0o751|fs.ModeSetgid); err != nil {
 				t.Fatal(err)
 			}
@@ -612,8 +612,8 @@ func TestDiskWriteCreatesParentFolders(t *testing.T) {
 				if !info.IsDir() {
 					t.Errorf("%s is not a folder", dir)
 				}
-				if got := info.Mode() & modeBits; got != 0o700 {
-					t.Errorf("mode of new folder %s = %v, expected 0700", dir, got)
+				if got := info.Mode() & modeBits; got != 0o700|fs.ModeSetgid {
+					t.Errorf("mode of new folder %s = %v, expected 02700", dir, got)
 				}
 			}
 			if info, _ := statFile(t, existing); info.Mode()&modeBits != 0o751|fs.ModeSetgid {
@@ -623,6 +623,32 @@ func TestDiskWriteCreatesParentFolders(t *testing.T) {
 				t.Errorf("content = %q, expected %q", got, "x")
 			}
 		})
+	}
+}
+
+// TestDiskWriteCreatesFoldersWithGivenModes checks that new folders get the
+// modes of File.FolderModes whatever the umask, without the setgid bit
+// under a parent that lacks it, and 0700 where the map names none.
+func TestDiskWriteCreatesFoldersWithGivenModes(t *testing.T) {
+	setUmask(t, 0o077)
+	base := t.TempDir()
+	path := filepath.Join(base, "shared", "web", "key")
+	file := newFile(path, "x")
+	file.Mode = 0o640
+	file.FolderModes = map[string]fs.FileMode{
+		filepath.Join(base, "shared"):        0o755,
+		filepath.Join(base, "shared", "web"): 0o750,
+	}
+
+	mustWrite(t, NewDisk(), file)
+	other := filepath.Join(base, "other", "key")
+	mustWrite(t, NewDisk(), File{Path: other, Dest: other, Content: []byte("y"), Mode: 0o600, UID: -1, GID: -1, FolderModes: file.FolderModes})
+
+	for dir, want := range map[string]fs.FileMode{"shared": 0o755, "shared/web": 0o750, "other": 0o700} {
+		info, _ := statFile(t, filepath.Join(base, dir))
+		if got := info.Mode() & modeBits; got != want {
+			t.Errorf("mode of new folder %s = %v, expected %v", dir, got, want)
+		}
 	}
 }
 

@@ -21,6 +21,9 @@ type File struct {
 	// layout, all in one folder and replaced together. It must be the same
 	// for every file of a call. [Folder] and [Stream] ignore it.
 	Linked bool
+	// FolderModes gives the mode of each folder that Disk creates for the
+	// file. A folder it does not name gets 0700.
+	FolderModes map[string]fs.FileMode
 }
 
 // Result is the outcome for one file of a Write call.
