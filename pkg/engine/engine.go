@@ -290,7 +290,8 @@ func (p *Pass) read(ctx context.Context, reader Reader, req vault.Request) (*vau
 		return reader.Read(ctx, req)
 	}
 	return retryTransient(ctx, p.opts, func(n uint, err error) {
-		p.opts.Logger.Log(retryLevel(n), "read failed, retrying", "mount", req.Mount, "path", req.Path, "attempt", n+1, "err", err)
+		p.opts.Logger.Log(retryLevel(n), "read failed, retrying",
+			append([]any{"mount", req.Mount, "path", req.Path, "attempt", n + 1, "err", err}, timeLeft(ctx)...)...)
 	}, func() (*vault.Secret, error) {
 		return reader.Read(ctx, req)
 	})
@@ -333,6 +334,17 @@ func retryLevel(attempt uint) log.Level {
 		return log.WarnLevel
 	}
 	return log.DebugLevel
+}
+
+// timeLeft returns the log keys for how long retries go on: the time
+// before ctx's deadline, such as that of sync --once's --timeout, as
+// "gives_up_in". Without a deadline it returns none.
+func timeLeft(ctx context.Context) []any {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	return []any{"gives_up_in", time.Until(deadline).Round(time.Second)}
 }
 
 // retryAfterOr uses the server's Retry-After when the error carries one,

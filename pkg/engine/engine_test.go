@@ -201,6 +201,43 @@ func TestRunGivesUpAtDeadline(t *testing.T) {
 	}
 }
 
+// TestRetryLogGivesTimeLeft checks that a retried read logs how long the
+// retries go on under a deadline, and logs no such key without one.
+func TestRetryLogGivesTimeLeft(t *testing.T) {
+	unavailable := &vault.Error{Kind: vault.KindUnavailable, Op: "read", Status: 503}
+	for _, withDeadline := range []bool{true, false} {
+		r := &fakeReader{
+			data:     map[string]map[string]any{"flaky": {"v": "ok"}},
+			failures: map[string][]error{"flaky": {unavailable}},
+		}
+		var logs bytes.Buffer
+		opts := fastOptions()
+		opts.Logger = log.NewWithOptions(&logs, log.Options{Formatter: log.LogfmtFormatter})
+		ctx := context.Background()
+		if withDeadline {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+		}
+
+		report := NewPass(&memorySink{}, opts).Run(ctx, sessionsOf(r), []config.Secret{secretOf("flaky", "flaky", fieldFile("/flaky", "v"))})
+
+		if err := report.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), `msg="read failed, retrying"`) {
+			t.Fatalf("deadline %v: no retry logged:\n%s", withDeadline, logs.String())
+		}
+		hasKey := strings.Contains(logs.String(), "gives_up_in=1m0s") || strings.Contains(logs.String(), "gives_up_in=59s")
+		if hasKey != withDeadline {
+			t.Errorf("deadline %v: gives_up_in of about 1m logged = %v:\n%s", withDeadline, hasKey, logs.String())
+		}
+		if !withDeadline && strings.Contains(logs.String(), "gives_up_in") {
+			t.Errorf("no deadline: gives_up_in logged:\n%s", logs.String())
+		}
+	}
+}
+
 func TestRetryAfterSetsDelay(t *testing.T) {
 	limited := &vault.Error{Kind: vault.KindUnavailable, Status: 429, RetryAfter: 300 * time.Millisecond}
 	r := &fakeReader{
