@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/secrets-sync/secrets-sync/internal/vaulttest"
+	"github.com/secrets-sync/secrets-sync/pkg/status"
 )
 
 func TestMain(m *testing.M) { vaulttest.Main(m) }
@@ -233,6 +234,9 @@ secrets:
 		stderr  string
 		hint    string // start of the Hint line, unchecked when empty
 		closing string // the Error line, unchecked when empty
+		// tokenError is a part of the status file's tokenError, which must
+		// be empty when this is "-"; unchecked when empty.
+		tokenError string
 	}{
 		{
 			name:   "bad token",
@@ -242,16 +246,18 @@ secrets:
 			stderr: "403",
 			hint:   "Hint: check the credentials:",
 			// Only the login failure is logged, with no secret name.
-			closing: "Error: 1 of the secrets failed (exit code 3); the error lines above give the reasons",
+			closing:    "Error: 1 of the secrets failed (exit code 3); the error lines above give the reasons",
+			tokenError: "403",
 		},
 		{
-			name:   "unreachable address",
-			config: config("http://127.0.0.1:9", "codes/app", "{{ .password }}", "out/p"),
-			env:    []string{"VAULT_TOKEN=x"},
-			args:   []string{"--timeout", "1s"},
-			code:   3,
-			stderr: "connection refused",
-			hint:   "Hint: check the server address",
+			name:       "unreachable address",
+			config:     config("http://127.0.0.1:9", "codes/app", "{{ .password }}", "out/p"),
+			env:        []string{"VAULT_TOKEN=x"},
+			args:       []string{"--timeout", "1s"},
+			code:       3,
+			stderr:     "connection refused",
+			hint:       "Hint: check the server address",
+			tokenError: "-",
 		},
 		{
 			name:   "missing path",
@@ -315,6 +321,21 @@ secrets:
 			}
 			if c.closing != "" && !strings.Contains(res.stderr, "\n"+c.closing+"\n") {
 				t.Errorf("stderr lacks the line %q:\n%s", c.closing, res.stderr)
+			}
+			if c.tokenError != "" {
+				st, err := status.ReadFile(filepath.Join(dir, "secrets-sync.status.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case c.tokenError == "-" && st.TokenError != "":
+					t.Errorf("status tokenError = %q, want empty", st.TokenError)
+				case c.tokenError != "-" && !strings.Contains(st.TokenError, c.tokenError):
+					t.Errorf("status tokenError = %q, want it to contain %q", st.TokenError, c.tokenError)
+				}
+				if strings.Contains(st.TokenError, "not-a-token") {
+					t.Errorf("status tokenError contains the token: %q", st.TokenError)
+				}
 			}
 		})
 	}

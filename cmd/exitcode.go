@@ -69,15 +69,20 @@ func onlyCredentialFailures(err error) bool {
 		if singleExitCode(e) != ExitUnreachable {
 			continue
 		}
-		var vaultErr *vault.Error
-		var credErr *vault.CredentialError
-		rejected := errors.As(e, &vaultErr) && vaultErr.Kind == vault.KindAuth
-		if !rejected && !errors.As(e, &credErr) {
+		if !isCredentialFailure(e) {
 			return false
 		}
 		found = true
 	}
 	return found
+}
+
+// isCredentialFailure reports whether err is a rejected token or login, or
+// a credential file that cannot be read.
+func isCredentialFailure(err error) bool {
+	var vaultErr *vault.Error
+	var credErr *vault.CredentialError
+	return (errors.As(err, &vaultErr) && vaultErr.Kind == vault.KindAuth) || errors.As(err, &credErr)
 }
 
 // preferCode returns the code that wins when both kinds of failure happen:

@@ -363,19 +363,38 @@ func (t *tokenHealth) forget(credentials string) {
 }
 
 func (t *tokenHealth) joinedLocked() error {
-	if len(t.errors) == 0 {
+	return joinByName(t.errors)
+}
+
+// joinByName joins the messages of errs, by credential set name, in the
+// order of the names, or returns nil when errs is empty.
+func joinByName(errs map[string]error) error {
+	if len(errs) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(t.errors))
-	for name := range t.errors {
+	names := make([]string, 0, len(errs))
+	for name := range errs {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	messages := make([]string, len(names))
 	for i, name := range names {
-		messages[i] = t.errors[name].Error()
+		messages[i] = errs[name].Error()
 	}
 	return errors.New(strings.Join(messages, "; "))
+}
+
+// rejectedLogins returns the joined errors of the credential sets whose
+// token or login was rejected, or whose credential file could not be read,
+// leaving out failures to reach the server, which are no token failures.
+func rejectedLogins(errs map[string]error) error {
+	rejected := map[string]error{}
+	for name, err := range errs {
+		if isCredentialFailure(err) {
+			rejected[name] = err
+		}
+	}
+	return joinByName(rejected)
 }
 
 // runChangeHooks runs, one after the other, the onChange of each secret of

@@ -91,6 +91,9 @@ type Report struct {
 	Secrets  []SecretResult // in config order
 	Reads    int            // reads sent to the server, after deduplication
 	Duration time.Duration
+	// LoginErrors holds the login failures of the sessions, by credential
+	// set name; the secrets of each such set failed with its error.
+	LoginErrors map[string]error
 }
 
 // Err returns a *PassError listing the failed secrets, or nil.
@@ -176,7 +179,7 @@ func readKey(s config.Secret) string {
 // that login error, without a read.
 func (p *Pass) Run(ctx context.Context, sessions *Sessions, secrets []config.Secret) *Report {
 	start := time.Now()
-	report := &Report{Secrets: make([]SecretResult, len(secrets))}
+	report := &Report{Secrets: make([]SecretResult, len(secrets)), LoginErrors: sessions.Errors}
 	for i, s := range secrets {
 		report.Secrets[i].Name = s.Name
 	}

@@ -103,6 +103,11 @@ func (s Status) Ready(now time.Time) (bool, []string) {
 		reasons = append(reasons, "token: "+s.TokenError)
 	}
 	for _, secret := range s.Secrets {
+		if s.TokenError != "" && strings.Contains(secret.LastError, s.TokenError) {
+			// The secret failed with the token, so its reason points up to
+			// the token line instead of repeating it.
+			secret.LastError = "the token error above"
+		}
 		if reason := secret.notReadyReason(now); reason != "" {
 			reasons = append(reasons, reason)
 		}

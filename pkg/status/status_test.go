@@ -120,6 +120,33 @@ func TestReadyListsEveryReason(t *testing.T) {
 	}
 }
 
+// TestReadyNamesTokenErrorOnce checks that a secret that failed with the
+// token error points to the token reason instead of repeating it, while a
+// secret that failed otherwise keeps its own message.
+func TestReadyNamesTokenErrorOnce(t *testing.T) {
+	tokenErr := "look up token at http://127.0.0.1:8200: 403 permission denied"
+	s := Status{
+		TokenError: tokenErr,
+		Secrets: []SecretStatus{
+			{Name: "a", State: StateFailed, LastError: "secret a: " + tokenErr},
+			{Name: "b", State: StateFailed, LastError: "no secret at this path"},
+		},
+	}
+	_, reasons := s.Ready(time.Now())
+	if len(reasons) != 3 {
+		t.Fatalf("reasons = %q, want 3: token, a, b", reasons)
+	}
+	if got := strings.Count(strings.Join(reasons, "\n"), "403"); got != 1 {
+		t.Errorf("the token error appears %d times, want once:\n%s", got, strings.Join(reasons, "\n"))
+	}
+	if !strings.Contains(reasons[1], "the token error above") {
+		t.Errorf("reason for a = %q, want it to point to the token error", reasons[1])
+	}
+	if !strings.Contains(reasons[2], "no secret at this path") {
+		t.Errorf("reason for b = %q, want its own error", reasons[2])
+	}
+}
+
 func TestReadyReasonOnOneLine(t *testing.T) {
 	s := Status{Secrets: []SecretStatus{{Name: "a", State: StateFailed, LastError: "first line\nsecond line"}}}
 	_, reasons := s.Ready(time.Now())
