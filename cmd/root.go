@@ -279,11 +279,10 @@ func (o *rootOptions) jsonLogs() bool {
 	return strings.ToLower(o.viper.GetString("log-format")) == "json"
 }
 
-// reportedError is a failure whose details were already logged, one line
-// per secret, so Execute adds only the hint.
-// reportedError is an error whose parts were printed or logged already.
-// noun names what each error of a PassError inside is counted as in the
-// closing line; "" means secrets.
+// reportedError is an error whose parts were printed or logged already,
+// so Execute adds only a closing line and the hint. noun names what each
+// error of a PassError inside is counted as in the closing line; "" means
+// secrets.
 type reportedError struct {
 	err  error
 	noun string

@@ -338,3 +338,12 @@ func TestLoginFailureFailsItsSecretsOnly(t *testing.T) {
 		t.Errorf("secret b was read without a session")
 	}
 }
+
+func TestTTLValueNamesNoExpiry(t *testing.T) {
+	if got := ttlValue(0); got != "never expires" {
+		t.Errorf("ttlValue(0) = %v, want never expires", got)
+	}
+	if got := ttlValue(90 * time.Second); got != 90*time.Second {
+		t.Errorf("ttlValue(90s) = %v, want 1m30s", got)
+	}
+}

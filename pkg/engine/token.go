@@ -198,7 +198,7 @@ func (c *credential) ensure(ctx context.Context, force bool) error {
 		return c.loginFailed(err)
 	}
 	info := session.Token()
-	c.logger.Info("logged in", "credentials", c.displayName(), "method", c.auth.Method, "ttl", info.TTL)
+	c.logger.Info("logged in", "credentials", c.displayName(), "method", c.auth.Method, "ttl", ttlValue(info.TTL))
 	c.install(session)
 	return nil
 }
@@ -558,7 +558,7 @@ func (k *keeper) relogin(ctx context.Context, reason string) {
 	k.capped = false
 	k.warned = false
 	info := session.Token()
-	c.logger.Info("logged in again", "credentials", c.displayName(), "reason", reason, "ttl", info.TTL)
+	c.logger.Info("logged in again", "credentials", c.displayName(), "reason", reason, "ttl", ttlValue(info.TTL))
 	c.install(session)
 }
 
@@ -632,4 +632,14 @@ func (k *keeper) transient(err error, msg string) bool {
 	k.retryAt = time.Now().Add(backoff{base: DefaultMinBackoff, max: ceiling}.delay(k.failures, rand.Float64()))
 	c.logger.Debug(msg, "credentials", c.displayName(), "attempt", k.failures, "err", err)
 	return true
+}
+
+// ttlValue returns a token TTL for a log line: the duration, or "never
+// expires" for the 0 that the server gives a token without a TTL, such as
+// a root token.
+func ttlValue(ttl time.Duration) any {
+	if ttl == 0 {
+		return "never expires"
+	}
+	return ttl
 }
