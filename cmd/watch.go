@@ -207,17 +207,20 @@ func runWatch(c *cobra.Command, root *rootOptions) error {
 	return nil
 }
 
-// removeStaleTempFiles removes the temporary files that an earlier run left
-// beside the configured destinations.
+// removeStaleTempFiles removes the temporary files beside the configured
+// destinations, and the version folders of linked secrets, that an earlier
+// run left.
 func removeStaleTempFiles(cfg *config.Config, logger *log.Logger) {
-	var paths []string
+	var paths, linkedDirs []string
 	for _, s := range cfg.Secrets {
 		for _, f := range s.Files {
 			paths = append(paths, f.Path)
 		}
 		if s.Layout == config.LayoutLinked && len(s.Files) > 0 {
+			dir := filepath.Dir(s.Files[0].Path)
+			linkedDirs = append(linkedDirs, dir)
 			// The link that switches versions has a temporary name too.
-			paths = append(paths, filepath.Join(filepath.Dir(s.Files[0].Path), sink.DataLinkName))
+			paths = append(paths, filepath.Join(dir, sink.DataLinkName))
 		}
 	}
 	removed, err := sink.RemoveStaleTempFor(paths)
@@ -226,6 +229,13 @@ func removeStaleTempFiles(cfg *config.Config, logger *log.Logger) {
 	}
 	if err != nil {
 		logger.Warn("could not remove temp files left by an earlier run", "err", err)
+	}
+	removed, err = sink.RemoveStaleVersions(linkedDirs)
+	for _, path := range removed {
+		logger.Info("removed version folder left by an earlier run", "folder", path)
+	}
+	if err != nil {
+		logger.Warn("could not remove version folders left by an earlier run", "err", err)
 	}
 }
 

@@ -38,7 +38,6 @@ func (r *resolver) resolveLayout(rs *rawSecret, s *Secret) {
 	}
 
 	dir := filepath.Dir(s.Files[0].Path)
-	ok := true
 	for _, f := range s.Files {
 		if other := filepath.Dir(f.Path); other != dir {
 			r.errorAt(f.Pos, p, "layout linked keeps every file of a secret in one folder, but %s is in %s and %s is in %s; move the files into one folder, or remove layout",
@@ -48,13 +47,10 @@ func (r *resolver) resolveLayout(rs *rawSecret, s *Secret) {
 		if strings.HasPrefix(filepath.Base(f.Path), linkedReserved) {
 			r.errorAt(f.Pos, p, "layout linked uses the names starting with %q in %s for itself, so the file %s cannot have that name; rename it",
 				linkedReserved, dir, f.Dest)
-			ok = false
 		}
 	}
-	if !ok {
-		return
-	}
-	// Two spellings of one folder, such as /var/run and /run, would let
+	// A reserved name does not stop this check, so that one run reports
+	// both mistakes. Two spellings of one folder, such as /var/run and /run, would let
 	// two secrets switch the same ..data link.
 	folder := realFolder(dir)
 	if prev, found := r.linkedDirs[folder]; found {

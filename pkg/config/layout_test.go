@@ -110,6 +110,17 @@ func TestLayoutReportsEveryReservedName(t *testing.T) {
 	assertProblem(t, problems, "secrets[0].layout", "the file /run/web/..old cannot have that name")
 }
 
+// TestLayoutReportsReservedNameAndSharedFolder checks that a reserved name
+// in one linked secret does not hide that a second one shares its folder.
+func TestLayoutReportsReservedNameAndSharedFolder(t *testing.T) {
+	text := linkedSecrets("      - {path: /run/web/..tls.key, field: a}\n", "      - {path: /run/web/b, field: b}\n")
+
+	_, problems := parseText(t, text, nil)
+
+	assertProblem(t, problems, "secrets[0].layout", "the file /run/web/..tls.key cannot have that name")
+	assertProblem(t, problems, "secrets[1].layout", "folder /run/web already holds the linked files of secrets[0]")
+}
+
 func TestRealFolder(t *testing.T) {
 	dir := t.TempDir()
 	resolved, err := filepath.EvalSymlinks(dir)

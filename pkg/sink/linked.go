@@ -349,3 +349,41 @@ func removeVersions(dir string, entries []fs.DirEntry) error {
 	}
 	return errors.Join(errs...)
 }
+
+// RemoveStaleVersions removes the version folders in each linked folder of
+// dirs that its ..data link does not point to: the ones that a crash left
+// behind, before or after its switch. A folder without ..data keeps no
+// version, so all of its version folders go. A folder whose ..data is not
+// a link to a version folder is left alone, since its next write reports
+// that. Missing folders are skipped. It returns the folders it removed,
+// and the failures joined.
+//
+// A write in progress in one of these folders would lose its new version,
+// so call RemoveStaleVersions before any writer starts.
+func RemoveStaleVersions(dirs []string) (removed []string, err error) {
+	var errs []error
+	for _, dir := range dirs {
+		current, err := currentVersion(dir)
+		if err != nil {
+			continue
+		}
+		entries, err := listFolder(dir, false)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, entry := range entries {
+			name := entry.Name()
+			if !entry.IsDir() || !isVersionName(name) || name == current {
+				continue
+			}
+			path := filepath.Join(dir, name)
+			if err := os.RemoveAll(path); err != nil {
+				errs = append(errs, fmt.Errorf("remove old version folder %s: %w", path, stripPath(err)))
+				continue
+			}
+			removed = append(removed, path)
+		}
+	}
+	return removed, errors.Join(errs...)
+}

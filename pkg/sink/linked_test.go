@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -458,4 +459,81 @@ func TestIsVersionName(t *testing.T) {
 			t.Errorf("isVersionName(%q) = %t, expected %t", name, got, want)
 		}
 	}
+}
+
+func TestRemoveStaleVersionsKeepsCurrent(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, NewDisk(), linkedFile(filepath.Join(dir, "tls.key"), "k1"))
+	current := assertLinkedLayout(t, dir, map[string]string{"tls.key": "k1"})
+	// A crash before a switch leaves a full version folder, and one after
+	// it leaves the old version.
+	leftovers := []string{"..2020_01_02_03_04_05.0123456789abcdef", "..2030_01_02_03_04_05.fedcba9876543210"}
+	for _, name := range leftovers {
+		if err := os.MkdirAll(filepath.Join(dir, name, "tls.key"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A folder that only looks like a version folder stays.
+	if err := os.Mkdir(filepath.Join(dir, "..mine"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	removed, err := RemoveStaleVersions([]string{dir, filepath.Join(dir, "missing")})
+
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, leftovers[0]), filepath.Join(dir, leftovers[1])}
+	if !slicesEqualSorted(removed, want) {
+		t.Errorf("removed %q, want %q", removed, want)
+	}
+	if got := assertLinkedLayout(t, dir, map[string]string{"tls.key": "k1"}); got != current {
+		t.Errorf("current version %s became %s", current, got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "..mine")); err != nil {
+		t.Errorf("..mine was removed: %v", err)
+	}
+}
+
+func TestRemoveStaleVersionsWithoutDataLink(t *testing.T) {
+	dir := t.TempDir()
+	version := filepath.Join(dir, "..2020_01_02_03_04_05.0123456789abcdef")
+	if err := os.Mkdir(version, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	removed, err := RemoveStaleVersions([]string{dir})
+
+	if err != nil || len(removed) != 1 || removed[0] != version {
+		t.Errorf("removed %q (%v), want only %s", removed, err, version)
+	}
+}
+
+// TestRemoveStaleVersionsLeavesUnknownData checks that a folder whose
+// ..data is not a link to a version folder keeps everything.
+func TestRemoveStaleVersionsLeavesUnknownData(t *testing.T) {
+	dir := t.TempDir()
+	version := filepath.Join(dir, "..2020_01_02_03_04_05.0123456789abcdef")
+	if err := os.Mkdir(version, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("elsewhere", filepath.Join(dir, DataLinkName)); err != nil {
+		t.Fatal(err)
+	}
+
+	removed, err := RemoveStaleVersions([]string{dir})
+
+	if err != nil || len(removed) != 0 {
+		t.Errorf("removed %q (%v), want nothing", removed, err)
+	}
+	if _, err := os.Stat(version); err != nil {
+		t.Errorf("the version folder was removed: %v", err)
+	}
+}
+
+func slicesEqualSorted(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

@@ -131,12 +131,9 @@ func RemoveStaleTempFor(destinations []string) (removed []string, err error) {
 func removeTemp(dirs []string, skipNotDir bool, match func(dir, name string) bool) (removed []string, err error) {
 	var errs []error
 	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) || (skipNotDir && errors.Is(err, syscall.ENOTDIR)) {
-			continue
-		}
+		entries, err := listFolder(dir, skipNotDir)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("list folder %s: %w", dir, stripPath(err)))
+			errs = append(errs, err)
 			continue
 		}
 		for _, entry := range entries {
@@ -160,4 +157,17 @@ func removeTemp(dirs []string, skipNotDir bool, match func(dir, name string) boo
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// listFolder lists dir. A missing folder lists as empty, and so does a
+// path whose parent is not a folder when skipNotDir is set.
+func listFolder(dir string, skipNotDir bool) ([]fs.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || (skipNotDir && errors.Is(err, syscall.ENOTDIR)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list folder %s: %w", dir, stripPath(err))
+	}
+	return entries, nil
 }
