@@ -186,7 +186,7 @@ type File struct {
 	Pos        Position
 	// FolderModes maps each folder above Path to the mode it gets if a
 	// write creates it. Every file of a config shares the one map.
-	FolderModes map[string]fs.FileMode `json:",omitempty"`
+	FolderModes map[string]fs.FileMode
 }
 
 // Position is the line and column of a value in the config file.
