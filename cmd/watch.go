@@ -357,7 +357,7 @@ func (t *tokenHealth) TokenError(credentials string, err error) {
 		t.errors[credentials] = err
 	}
 	changed := had || err != nil
-	joined := t.joinedLocked()
+	joined := joinByName(t.errors)
 	t.mu.Unlock()
 	if !changed {
 		return
@@ -370,10 +370,6 @@ func (t *tokenHealth) TokenError(credentials string, err error) {
 func (t *tokenHealth) forget(credentials string) {
 	t.metrics.ForgetCredentials(credentials)
 	t.TokenError(credentials, nil)
-}
-
-func (t *tokenHealth) joinedLocked() error {
-	return joinByName(t.errors)
 }
 
 // joinByName joins the messages of errs, by credential set name, in the

@@ -293,8 +293,7 @@ func (p *Pass) read(ctx context.Context, reader Reader, req vault.Request) (*vau
 		return reader.Read(ctx, req)
 	}
 	return retryTransient(ctx, p.opts, func(n uint, err error) {
-		p.opts.Logger.Log(retryLevel(n), "read failed, retrying",
-			append([]any{"mount", req.Mount, "path", req.Path, "attempt", n + 1, "err", err}, timeLeft(ctx)...)...)
+		p.logRetry(ctx, n, "read failed, retrying", "mount", req.Mount, "path", req.Path, "attempt", n+1, "err", err)
 	}, func() (*vault.Secret, error) {
 		return reader.Read(ctx, req)
 	})
@@ -339,15 +338,14 @@ func retryLevel(attempt uint) log.Level {
 	return log.DebugLevel
 }
 
-// timeLeft returns the log keys for how long retries go on: the time
-// before ctx's deadline, such as that of sync --once's --timeout, as
-// "gives_up_in". Without a deadline it returns none.
-func timeLeft(ctx context.Context) []any {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return nil
+// logRetry logs retry attempt at the level retryLevel gives it, with
+// keyvals and, when ctx has a deadline such as that of sync --once's
+// --timeout, the time left before it as "gives_up_in".
+func (p *Pass) logRetry(ctx context.Context, attempt uint, msg string, keyvals ...any) {
+	if deadline, ok := ctx.Deadline(); ok {
+		keyvals = append(keyvals, "gives_up_in", time.Until(deadline).Round(time.Second))
 	}
-	return []any{"gives_up_in", time.Until(deadline).Round(time.Second)}
+	p.opts.Logger.Log(retryLevel(attempt), msg, keyvals...)
 }
 
 // retryAfterOr uses the server's Retry-After when the error carries one,

@@ -55,8 +55,7 @@ func (p *Pass) Login(ctx context.Context, client *vault.Client, store config.Sto
 
 func (p *Pass) login(ctx context.Context, client *vault.Client, auth config.Auth, namespace string) (*vault.Session, error) {
 	return retryTransient(ctx, p.opts, func(n uint, err error) {
-		p.opts.Logger.Log(retryLevel(n), "login failed, retrying",
-			append([]any{"address", client.Address(), "attempt", n + 1, "err", err}, timeLeft(ctx)...)...)
+		p.logRetry(ctx, n, "login failed, retrying", "address", client.Address(), "attempt", n+1, "err", err)
 	}, func() (*vault.Session, error) {
 		return client.Login(ctx, auth, namespace)
 	})

@@ -124,7 +124,7 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 		errs = append(errs, newWriteError("sync", files[0].Path, fmt.Errorf("sync folder %s: %w", dir, stripPath(err))))
 	}
 	if contentChanged {
-		if err := removeVersions(dir, entries); err != nil {
+		if _, err := removeVersions(dir, entries, ""); err != nil {
 			errs = append(errs, newWriteError("remove", files[0].Path, err))
 		}
 	}
@@ -334,20 +334,24 @@ func createTempLink(dir, base, target string) (string, error) {
 }
 
 // removeVersions removes every version folder among entries, a listing of
-// dir taken before the switch: the one just replaced, and any that a crash
-// left before its own switch.
-func removeVersions(dir string, entries []fs.DirEntry) error {
+// dir, except the one named keep, and returns the folders it removed. After
+// a switch, entries is the listing taken before it, so it contains the version
+// just replaced and any that a crash left, but not the new one.
+func removeVersions(dir string, entries []fs.DirEntry, keep string) (removed []string, err error) {
 	var errs []error
 	for _, entry := range entries {
 		name := entry.Name()
-		if !entry.IsDir() || !isVersionName(name) {
+		if !entry.IsDir() || !isVersionName(name) || name == keep {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-			errs = append(errs, fmt.Errorf("remove old version folder %s: %w", filepath.Join(dir, name), stripPath(err)))
+		path := filepath.Join(dir, name)
+		if err := os.RemoveAll(path); err != nil {
+			errs = append(errs, fmt.Errorf("remove old version folder %s: %w", path, stripPath(err)))
+			continue
 		}
+		removed = append(removed, path)
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }
 
 // RemoveStaleVersions removes the version folders in each linked folder of
@@ -372,17 +376,10 @@ func RemoveStaleVersions(dirs []string) (removed []string, err error) {
 			errs = append(errs, err)
 			continue
 		}
-		for _, entry := range entries {
-			name := entry.Name()
-			if !entry.IsDir() || !isVersionName(name) || name == current {
-				continue
-			}
-			path := filepath.Join(dir, name)
-			if err := os.RemoveAll(path); err != nil {
-				errs = append(errs, fmt.Errorf("remove old version folder %s: %w", path, stripPath(err)))
-				continue
-			}
-			removed = append(removed, path)
+		folders, err := removeVersions(dir, entries, current)
+		removed = append(removed, folders...)
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return removed, errors.Join(errs...)
