@@ -314,11 +314,11 @@ const (
 // pieceParser parses the pieces of a cut list in parallel and hands their
 // lists out in order.
 type pieceParser struct {
-	results []chan *yaml.Node // one per piece, each with room for its list
-	slots   chan struct{}     // a token for each piece being parsed or waiting for next
-	done    chan struct{}     // closed by stop
-	taken   int               // pieces handed out by next
-	workers sync.WaitGroup    // ends when every worker has returned
+	results   []chan *yaml.Node // one per piece, each with room for its list
+	slots     chan struct{}     // a token for each piece being parsed or waiting for next
+	done      chan struct{}     // closed by stop
+	handedOut int               // pieces handed out by next
+	workers   sync.WaitGroup    // ends when every worker has returned
 }
 
 // parsePieces starts parsing pieces of text. The caller takes each piece's
@@ -362,8 +362,8 @@ func parsePieces(text []byte, pieces []listPiece) *pieceParser {
 // next returns the list of the next piece, or nil when that piece does
 // not parse as a list.
 func (p *pieceParser) next() *yaml.Node {
-	list := <-p.results[p.taken]
-	p.taken++
+	list := <-p.results[p.handedOut]
+	p.handedOut++
 	<-p.slots
 	return list
 }

@@ -18,19 +18,21 @@ func mountType(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("/proc/self/mounts")
+	mounts, err := os.Open("/proc/self/mounts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer mounts.Close()
+
 	best, kind := "", ""
-	scanner := bufio.NewScanner(f)
+	scanner := bufio.NewScanner(mounts)
 	for scanner.Scan() {
 		fields := strings.Fields(scanner.Text())
 		if len(fields) < 3 {
 			continue
 		}
-		// Spaces and other bytes in mount points are written as octal escapes.
+		// The file writes a space in a mount point as \040. Only that escape
+		// is decoded, which is enough for the folders these tests check.
 		point := strings.ReplaceAll(fields[1], `\040`, " ")
 		under := resolved == point || strings.HasPrefix(resolved, strings.TrimSuffix(point, "/")+"/")
 		if under && len(point) >= len(best) {
@@ -40,8 +42,9 @@ func mountType(t *testing.T, path string) string {
 	if err := scanner.Err(); err != nil {
 		t.Fatal(err)
 	}
+
 	if best == "" {
-		t.Fatalf("no mount in /proc/self/mounts holds %s", resolved)
+		t.Fatalf("no mount in /proc/self/mounts contains %s", resolved)
 	}
 	return kind
 }

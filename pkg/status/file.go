@@ -83,12 +83,14 @@ func encode(s Status) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("unexpected end of the encoded status: %q", head[max(0, len(head)-20):])
 	}
+
 	out := bytes.NewBuffer(make([]byte, 0, len(rest)+len(secrets)*200))
 	out.Write(rest)
 	if len(secrets) == 0 {
 		out.WriteString("[]\n}\n")
 		return out.Bytes(), nil
 	}
+
 	out.WriteString("[")
 	for i := range secrets {
 		line, err := json.Marshal(&secrets[i])
