@@ -237,6 +237,9 @@ secrets:
 		// tokenError is a part of the status file's tokenError, which must
 		// be empty when this is "-"; unchecked when empty.
 		tokenError string
+		// retried expects a retry warning with the time left before
+		// --timeout.
+		retried bool
 	}{
 		{
 			name:   "bad token",
@@ -258,6 +261,7 @@ secrets:
 			stderr:     "connection refused",
 			hint:       "Hint: check the server address",
 			tokenError: "-",
+			retried:    true,
 		},
 		{
 			name:   "missing path",
@@ -321,6 +325,12 @@ secrets:
 			}
 			if c.closing != "" && !strings.Contains(res.stderr, "\n"+c.closing+"\n") {
 				t.Errorf("stderr lacks the line %q:\n%s", c.closing, res.stderr)
+			}
+			if c.retried && !strings.Contains(res.stderr, "login failed, retrying") {
+				t.Errorf("stderr lacks the retry warning:\n%s", res.stderr)
+			}
+			if c.retried && !strings.Contains(res.stderr, `"gives_up_in":"1s"`) {
+				t.Errorf("the retry warning lacks gives_up_in:\n%s", res.stderr)
 			}
 			if c.tokenError != "" {
 				st, err := status.ReadFile(filepath.Join(dir, "secrets-sync.status.json"))

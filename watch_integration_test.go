@@ -761,3 +761,87 @@ secrets:
 		t.Errorf("summary = %v, expected 1 removed, 0 changed and 1 unchanged", summary)
 	}
 }
+
+// TestSyncOnceRemovesLeftoverVersions checks that sync --once removes, and
+// logs, a version folder that a crashed linked write left, and keeps the
+// current one.
+func TestSyncOnceRemovesLeftoverVersions(t *testing.T) {
+	t.Parallel()
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "oncelinkedleft/app", map[string]any{"v": "left-value-1"})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+secretStore: {address: "${VAULT_ADDR}"}
+secrets:
+  - {name: app, key: oncelinkedleft/app, layout: linked, files: [{path: out/a, field: v}]}
+`)
+	expectCode(t, run(t, dir, serverEnv(s), "sync", "--once", "-c", cfg), 0)
+	current, err := os.Readlink(filepath.Join(dir, "out", "..data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(dir, "out", "..2020_01_02_03_04_05.0123456789abcdef")
+	if err := os.MkdirAll(filepath.Join(leftover, "a"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	res := run(t, dir, serverEnv(s), "sync", "--once", "-c", cfg, "--log-format", "json")
+
+	expectCode(t, res, 0)
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the leftover version folder is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", current)); err != nil {
+		t.Errorf("the current version folder %s was removed: %v", current, err)
+	}
+	if got := readFile(t, filepath.Join(dir, "out/a")); got != "left-value-1" {
+		t.Errorf("out/a = %q, want the secret's value", got)
+	}
+	lines := jsonLogLines(res.stderr, "removed version folder left by an earlier run")
+	if len(lines) != 1 || lines[0]["folder"] != leftover {
+		t.Errorf("removal log lines = %v, want one naming %s:\n%s", lines, leftover, res.stderr)
+	}
+}
+
+// TestSyncOnceFolderModesFollowFiles checks the folders that sync --once
+// creates: r-x for the group where a file below may be read by the group,
+// 0700 elsewhere, and the set-group-ID bit of a parent that has it.
+func TestSyncOnceFolderModesFollowFiles(t *testing.T) {
+	t.Parallel()
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "oncefolders/app", map[string]any{"v": "folders-value-1"})
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, `
+secretStore: {address: "${VAULT_ADDR}"}
+secrets:
+  - name: app
+    key: oncefolders/app
+    files:
+      - {path: shared/web/tls.key, field: v, mode: "0640"}
+      - {path: private/deep/key, field: v}
+`)
+
+	expectCode(t, run(t, dir, serverEnv(s), "sync", "--once", "-c", cfg), 0)
+
+	want := map[string]os.FileMode{
+		"shared/web":   0o750 | os.ModeSetgid,
+		"private":      0o700,
+		"private/deep": 0o700,
+	}
+	for rel, mode := range want {
+		info, err := os.Stat(filepath.Join(dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode() & (os.ModePerm | os.ModeSetgid); got != mode {
+			t.Errorf("%s mode = %v, want %v", rel, got, mode)
+		}
+	}
+}
