@@ -66,7 +66,9 @@ func (o *rootOptions) loadConfig(logger *log.Logger) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	restore := pauseCollector(file)
 	cfg, err := config.Load(file, config.Options{})
+	restore()
 	if err != nil {
 		return nil, err
 	}

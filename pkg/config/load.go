@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -170,6 +171,9 @@ type resolver struct {
 	// linkedDirs maps each folder that holds a secret of layout linked,
 	// with its symbolic links resolved, to that secret.
 	linkedDirs map[string]linkedDir
+	// dirExists records for each destination folder checked so far whether
+	// it exists.
+	dirExists map[string]bool
 }
 
 func (r *resolver) resolve() {
@@ -681,7 +685,7 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 	}
 	f.Dest = filepath.Clean(dest)
 	f.Path = r.absPath(dest)
-	if info, err := os.Stat(f.Path); err == nil && info.IsDir() {
+	if r.isExistingFolder(f.Path) {
 		r.errorAt(at, p, "%s is an existing folder; give a file name inside it", dest)
 		return f, false
 	}
@@ -693,6 +697,27 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 	f.GID = rf.group.or(-1)
 	f.AllowEmpty = rf.allowEmpty.v
 	return f, true
+}
+
+// isExistingFolder reports whether path is a folder. A fresh write often
+// goes to a folder that does not exist yet, so each destination folder is
+// checked once, and the files in a missing one are not checked at all.
+func (r *resolver) isExistingFolder(path string) bool {
+	dir := filepath.Dir(path)
+	exists, known := r.dirExists[dir]
+	if !known {
+		_, err := os.Stat(dir)
+		exists = !errors.Is(err, fs.ErrNotExist)
+		if r.dirExists == nil {
+			r.dirExists = map[string]bool{}
+		}
+		r.dirExists[dir] = exists
+	}
+	if !exists {
+		return false
+	}
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }
 
 func (r *resolver) parseTemplate(rs *rawSecret, path string, src opt[string]) *template.Template {

@@ -448,3 +448,29 @@ func TestSecretsNotAListReportedOnce(t *testing.T) {
 		t.Errorf("problems at secrets = %q, want only the one that says a list is expected", onSecrets)
 	}
 }
+
+// Each destination folder is checked once, so these check that a folder
+// among the files of an existing folder is still found, and that files in
+// a missing folder load.
+func TestExistingFolderAsDestination(t *testing.T) {
+	work := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(work, "out", "certs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	text := `
+secretStore: {address: "http://127.0.0.1:8200", token: "${VAULT_TOKEN}"}
+secrets:
+  - name: a
+    key: x
+    files:
+      - {path: out/key, field: f}
+      - {path: out/certs, field: g}
+      - {path: new/one, field: h}
+      - {path: new/two, field: i}
+`
+	_, problems := Parse("test.yaml", []byte(text), Options{Lookup: envOf("VAULT_TOKEN", "x"), WorkDir: work, HomeDir: work})
+	assertProblem(t, problems, "secrets[0].files[1].path", "out/certs is an existing folder")
+	if errs := problems.Errors(); len(errs) != 1 {
+		t.Errorf("want only the folder reported, got:\n%s", errs.Error())
+	}
+}
