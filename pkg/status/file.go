@@ -24,8 +24,11 @@ func DefaultPath() string {
 }
 
 // WriteFile writes s to path atomically: to a temporary file in the same
-// folder, synced, given mode 0644, then renamed over path, and the folder
-// synced. A reader sees the old file or the new one, never a part.
+// folder, given mode 0644, then renamed over path. A reader sees the old
+// file or the new one, never a part. Neither the file nor its folder is
+// flushed to disk, because the file describes the running process only.
+// Readers see the renamed file at once, and after a crash of the machine
+// the next start writes it again before its first pass.
 func WriteFile(path string, s Status) error {
 	data, err := encode(s)
 	if err != nil {
@@ -54,9 +57,6 @@ func WriteFile(path string, s Status) error {
 	if _, err := temp.Write(data); err != nil {
 		return fmt.Errorf("write status file %s: %w", path, err)
 	}
-	if err := temp.Sync(); err != nil {
-		return fmt.Errorf("write status file %s: %w", path, err)
-	}
 	if err := temp.Close(); err != nil {
 		return fmt.Errorf("write status file %s: %w", path, err)
 	}
@@ -64,7 +64,6 @@ func WriteFile(path string, s Status) error {
 		return fmt.Errorf("write status file %s: %w", path, err)
 	}
 	renamed = true
-	syncDir(dir)
 	return nil
 }
 
@@ -105,18 +104,6 @@ func encode(s Status) ([]byte, error) {
 	}
 	out.WriteString("\n  ]\n}\n")
 	return out.Bytes(), nil
-}
-
-// syncDir makes a rename in dir durable. A failure is ignored, because the
-// new file is already in place for readers and some file systems do not
-// support syncing a folder.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }
 
 // ReadFile reads the status file at path. A missing file is an error that
