@@ -59,17 +59,15 @@ func failures(err error) []error {
 	return []error{err}
 }
 
-// onlyCredentialFailures reports whether err has failures with
-// ExitUnreachable and each of them is a rejected token or login, or a
-// credential file that cannot be read. Then neither the server address nor
-// TLS is the cause.
-func onlyCredentialFailures(err error) bool {
+// onlyFailuresOf reports whether err has failures with ExitUnreachable and
+// each of them matches. Then the hint can name that cause alone.
+func onlyFailuresOf(err error, matches func(error) bool) bool {
 	found := false
 	for _, e := range failures(err) {
 		if singleExitCode(e) != ExitUnreachable {
 			continue
 		}
-		if !isCredentialFailure(e) {
+		if !matches(e) {
 			return false
 		}
 		found = true
@@ -83,6 +81,20 @@ func isCredentialFailure(err error) bool {
 	var vaultErr *vault.Error
 	var credErr *vault.CredentialError
 	return (errors.As(err, &vaultErr) && vaultErr.Kind == vault.KindAuth) || errors.As(err, &credErr)
+}
+
+// isConnectionFailure reports whether err is a request that got no
+// response or a failed TLS handshake.
+func isConnectionFailure(err error) bool {
+	var vaultErr *vault.Error
+	return errors.As(err, &vaultErr) && (vaultErr.Kind == vault.KindUnreachable || vaultErr.Kind == vault.KindTLS)
+}
+
+// isUnavailableFailure reports whether err is a response of a server that
+// cannot serve now, such as a sealed server or a standby.
+func isUnavailableFailure(err error) bool {
+	var vaultErr *vault.Error
+	return errors.As(err, &vaultErr) && vaultErr.Kind == vault.KindUnavailable
 }
 
 // preferCode returns the code that wins when both kinds of failure happen:
@@ -133,10 +145,23 @@ func singleExitCode(err error) int {
 func hint(code int, err error) string {
 	switch code {
 	case ExitUsage:
-		return "fix the command line or the config file; secrets-sync --help lists the commands and flags"
+		var invalid *config.InvalidError
+		var readErr *config.ReadError
+		switch {
+		case errors.As(err, &invalid):
+			return "fix the config file where the lines above point; secrets-sync validate checks it again without reading any secret"
+		case errors.As(err, &readErr):
+			return "check the config file's path (-c or CONFIG_FILE) and that this user may read it"
+		}
+		return "fix the command line; secrets-sync --help lists the commands, and secrets-sync COMMAND --help their flags"
 	case ExitUnreachable:
-		if onlyCredentialFailures(err) {
+		switch {
+		case onlyFailuresOf(err, isCredentialFailure):
 			return "check the credentials: VAULT_TOKEN, or the token, tokenFile and login settings of the credential set under secretStore"
+		case onlyFailuresOf(err, isConnectionFailure):
+			return "check the server address and its TLS settings: VAULT_ADDR and VAULT_CACERT, or address and tlsCACert under secretStore"
+		case onlyFailuresOf(err, isUnavailableFailure):
+			return "the server responded but cannot serve now; check that it is unsealed and active, then run again"
 		}
 		return "check the server address, its TLS settings and the credentials (VAULT_ADDR, VAULT_TOKEN, secretStore)"
 	case ExitSecret:

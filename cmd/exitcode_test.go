@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -70,17 +71,29 @@ func TestExitCode(t *testing.T) {
 func TestHintForUnreachable(t *testing.T) {
 	authDenied := &vault.Error{Kind: vault.KindAuth}
 	unreachable := &vault.Error{Kind: vault.KindUnreachable}
+	sealed := &vault.Error{Kind: vault.KindUnavailable, Status: 503}
 	credentialFile := &vault.CredentialError{What: "token", File: "/run/token", Err: errors.New("the file is empty")}
-	generic := hint(ExitUnreachable, passOf(unreachable))
+	connection := hint(ExitUnreachable, passOf(unreachable))
 	credentials := hint(ExitUnreachable, passOf(authDenied))
-	if !strings.Contains(generic, "server address") {
-		t.Errorf("hint for an unreachable server = %q, expected it to name the server address", generic)
+	unavailable := hint(ExitUnreachable, passOf(sealed))
+	generic := hint(ExitUnreachable, passOf(authDenied, unreachable))
+	if !strings.Contains(connection, "server address") {
+		t.Errorf("hint for an unreachable server = %q, expected it to name the server address", connection)
+	}
+	if strings.Contains(connection, "credentials") || strings.Contains(connection, "TOKEN") {
+		t.Errorf("hint for an unreachable server = %q, expected no credentials", connection)
 	}
 	if strings.Contains(credentials, "address") || strings.Contains(credentials, "TLS") {
 		t.Errorf("hint for a rejected token = %q, expected no address or TLS", credentials)
 	}
 	if !strings.Contains(credentials, "credentials") {
 		t.Errorf("hint for a rejected token = %q, expected it to name the credentials", credentials)
+	}
+	if !strings.Contains(unavailable, "unsealed") {
+		t.Errorf("hint for a sealed server = %q, expected it to mention unsealing", unavailable)
+	}
+	if !strings.Contains(generic, "server address") || !strings.Contains(generic, "credentials") {
+		t.Errorf("hint for mixed failures = %q, expected both the server address and the credentials", generic)
 	}
 	cases := []struct {
 		name string
@@ -92,14 +105,41 @@ func TestHintForUnreachable(t *testing.T) {
 		{"auth denied and a missing secret", passOf(authDenied, &vault.Error{Kind: vault.KindNotFound}), credentials},
 		{"reported wrapper", &reportedError{err: passOf(authDenied)}, credentials},
 		{"auth denied alone", authDenied, credentials},
+		{"unreachable and tls", passOf(unreachable, &vault.Error{Kind: vault.KindTLS}), connection},
+		{"unreachable and a missing secret", passOf(unreachable, &vault.Error{Kind: vault.KindNotFound}), connection},
+		{"sealed", passOf(sealed), unavailable},
+		{"rate limited", passOf(&vault.Error{Kind: vault.KindUnavailable, Status: 429}), unavailable},
+		{"sealed and unreachable", passOf(sealed, unreachable), generic},
 		{"auth denied and unreachable", passOf(authDenied, unreachable), generic},
-		{"tls", passOf(&vault.Error{Kind: vault.KindTLS}), generic},
-		{"sealed", passOf(&vault.Error{Kind: vault.KindUnavailable}), generic},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if got := hint(ExitCode(c.err), c.err); got != c.want {
 				t.Errorf("hint = %q, expected %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestHintForUsage(t *testing.T) {
+	cases := []struct {
+		name    string
+		err     error
+		want    string
+		without string
+	}{
+		{"invalid config", &config.InvalidError{File: "config.yaml"}, "fix the config file", "command line"},
+		{"unreadable config", &config.ReadError{File: "config.yaml", Err: fs.ErrNotExist}, "config file's path", "command line"},
+		{"bad flag", &usageError{errors.New("invalid --timeout")}, "fix the command line", "config"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := hint(ExitCode(c.err), c.err)
+			if !strings.Contains(got, c.want) {
+				t.Errorf("hint = %q, expected it to contain %q", got, c.want)
+			}
+			if strings.Contains(got, c.without) {
+				t.Errorf("hint = %q, expected no %q", got, c.without)
 			}
 		})
 	}
