@@ -2,7 +2,8 @@
 # Runs the whole test suite from a fresh clone: builds or reuses the cached
 # Vault dev server binary, finds PostgreSQL or installs it with apt-get (as
 # root) for the database tests, then runs go vet and go test with the race
-# detector in the main module. Exits non-zero on the first failing step.
+# detector in the main module, then the tests of the benchmark's module.
+# Exits non-zero on the first failing step.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,5 +47,10 @@ fi
 
 step "go test ${test_flags[*]} ./..."
 go test "${test_flags[@]}" ./...
+
+# The benchmark is a module of its own, which keeps its chart library out
+# of the secrets-sync binary. Its tests check the report it writes.
+step "go test ${test_flags[*]} ./... in scripts/bench"
+(cd scripts/bench && GOWORK=off go test -mod=readonly "${test_flags[@]}" ./...)
 
 step "all checks passed"
