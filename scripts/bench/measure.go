@@ -21,6 +21,9 @@ type sample struct {
 	// LauncherRSS is the launcher's own peak RSS in bytes. MaxRSS is never
 	// below it, so a MaxRSS this close to it is an upper bound only.
 	LauncherRSS int64
+	// ServerCPU is the CPU time the Vault dev server used during the run,
+	// read from /proc in steps of 10 ms.
+	ServerCPU time.Duration
 }
 
 // runMeasured runs cmd to completion through the rusage launcher and
@@ -109,6 +112,7 @@ type summary struct {
 	Wall, WallMin      time.Duration
 	WallMax            time.Duration
 	CPU                time.Duration
+	ServerCPU          time.Duration
 	MaxRSS, MaxRSSHigh int64
 }
 
@@ -118,12 +122,14 @@ func summarize(samples []sample) summary {
 	}
 	walls := make([]time.Duration, len(samples))
 	cpus := make([]time.Duration, len(samples))
+	serverCPUs := make([]time.Duration, len(samples))
 	rss := make([]int64, len(samples))
 	for i, s := range samples {
-		walls[i], cpus[i], rss[i] = s.Wall, s.CPU, s.MaxRSS
+		walls[i], cpus[i], serverCPUs[i], rss[i] = s.Wall, s.CPU, s.ServerCPU, s.MaxRSS
 	}
 	slices.Sort(walls)
 	slices.Sort(cpus)
+	slices.Sort(serverCPUs)
 	slices.Sort(rss)
 	return summary{
 		Runs:       len(samples),
@@ -131,6 +137,7 @@ func summarize(samples []sample) summary {
 		WallMin:    walls[0],
 		WallMax:    walls[len(walls)-1],
 		CPU:        median(cpus),
+		ServerCPU:  median(serverCPUs),
 		MaxRSS:     median(rss),
 		MaxRSSHigh: rss[len(rss)-1],
 	}

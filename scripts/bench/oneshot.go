@@ -231,7 +231,7 @@ func (b *benchmark) runSize(ctx context.Context, n int) (*sizeResult, error) {
 					return nil, err
 				}
 				result.Samples[key] = append(result.Samples[key], s)
-				logf("  %-24s %8s %9s  cpu %s", key, formatSeconds(s.Wall), formatMB(s.MaxRSS), formatSeconds(s.CPU))
+				logf("  %-24s %8s %9s  cpu %s  server cpu %s", key, formatSeconds(s.Wall), formatMB(s.MaxRSS), formatSeconds(s.CPU), formatSeconds(s.ServerCPU))
 			}
 		}
 	}
@@ -246,10 +246,20 @@ func (b *benchmark) runOnce(ctx context.Context, v *variant, addr string, n int)
 		}
 	}
 	logPath := filepath.Join(b.workDir, "logs", fmt.Sprintf("%s-%d.log", v.key, n))
+	serverPID := b.server.cmd.Process.Pid
+	serverBefore, err := processCPU(serverPID)
+	if err != nil {
+		return sample{}, fmt.Errorf("read the Vault server's CPU time: %w", err)
+	}
 	s, err := runMeasured(ctx, b.opts.launcherBin, v.command(addr), logPath, childTimeout)
 	if err != nil {
 		return sample{}, fmt.Errorf("%s, N=%d: %w", v.key, n, err)
 	}
+	serverAfter, err := processCPU(serverPID)
+	if err != nil {
+		return sample{}, fmt.Errorf("read the Vault server's CPU time: %w", err)
+	}
+	s.ServerCPU = serverAfter - serverBefore
 	if v.verify != nil {
 		if err := v.verify(); err != nil {
 			return sample{}, fmt.Errorf("%s, N=%d: wrong output: %w", v.key, n, err)

@@ -30,6 +30,10 @@ func TestSummarizeMedian(t *testing.T) {
 	if even.Wall != 250*time.Millisecond {
 		t.Errorf("median of 4 = %v, want 250ms", even.Wall)
 	}
+	withServer := summarize([]sample{{ServerCPU: 600 * time.Millisecond}, {ServerCPU: 500 * time.Millisecond}, {ServerCPU: 700 * time.Millisecond}})
+	if withServer.ServerCPU != 600*time.Millisecond {
+		t.Errorf("median server CPU = %v, want 600ms", withServer.ServerCPU)
+	}
 	if empty := summarize(nil); empty.Runs != 0 {
 		t.Errorf("summary of no samples has %d runs, want 0", empty.Runs)
 	}
