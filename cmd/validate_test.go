@@ -490,6 +490,28 @@ config.yaml: 7 errors, 2 warnings
 	}
 }
 
+func TestValidateDuplicatePathHidesNoOtherError(t *testing.T) {
+	cleanEnv(t, "VAULT_TOKEN", "test-token")
+	writeFile(t, "config.yaml", valid+`  - name: cache
+    key: app/cache
+    files:
+      - path: out/db-password
+        template: '{{ .password }}'
+        field: password
+`)
+	res := execute(t, "", "validate", "-c", "config.yaml")
+	want := `config.yaml:13:15: secrets[1].files[0].path: out/db-password is also written by secrets[0].files[0].path; give each file its own path
+config.yaml:15:16: secrets[1].files[0].field: set template or field, not both
+config.yaml: 2 errors, 0 warnings
+`
+	if res.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", res.stdout, want)
+	}
+	if res.code != ExitUsage {
+		t.Errorf("exit code = %d, want %d", res.code, ExitUsage)
+	}
+}
+
 func TestValidateStrict(t *testing.T) {
 	cleanEnv(t, "VAULT_TOKEN", "test-token")
 	writeFile(t, "config.yaml", valid+"        mode: \"600\"\n")

@@ -79,3 +79,68 @@ func TestTLSFileFromEnvironment(t *testing.T) {
 	_, problems := parseText(t, minimal, envOf("VAULT_TOKEN", "x", "VAULT_CACERT", "/nonexistent/ca.pem"))
 	assertProblem(t, problems, "secretStore.tlsCACert", "cannot read /nonexistent/ca.pem (from VAULT_CACERT)")
 }
+
+func TestFileSourceCheckedWhenPathInvalid(t *testing.T) {
+	const head = "secretStore: {address: 'https://v', token: x}\nsecrets:\n  - name: a\n    key: b\n"
+	cases := []struct {
+		name, body string
+		path, want string
+		errors     int
+	}{
+		{
+			name:   "duplicate path with template and field",
+			body:   "    files:\n      - {path: /run/same, field: f}\n      - {path: /run/same, template: '{{ .g }}', field: g}\n",
+			path:   "secrets[0].files[1].field",
+			want:   "set template or field, not both",
+			errors: 2,
+		},
+		{
+			name:   "duplicate path with invalid template",
+			body:   "    files:\n      - {path: /run/same, field: f}\n      - {path: /run/same, template: '{{ .g }'}\n",
+			path:   "secrets[0].files[1].template",
+			want:   "invalid template",
+			errors: 2,
+		},
+		{
+			name:   "dot-dot path with empty field",
+			body:   "    files:\n      - {path: /run/../x, field: ''}\n",
+			path:   "secrets[0].files[0].field",
+			want:   "empty field",
+			errors: 2,
+		},
+		{
+			name:   "duplicate path without a source",
+			body:   "    files:\n      - {path: /run/same, field: f}\n      - {path: /run/same}\n",
+			path:   "secrets[0].files[1]",
+			want:   "no template for file /run/same",
+			errors: 2,
+		},
+		{
+			name:   "missing path with template and field",
+			body:   "    files:\n      - {mode: '0600', template: '{{ .g }}', field: g}\n",
+			path:   "secrets[0].files[0].field",
+			want:   "set template or field, not both",
+			errors: 2,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, problems := parseText(t, head+c.body, envOf())
+			assertProblem(t, problems, c.path, c.want)
+			if n := len(problems.Errors()); n != c.errors {
+				t.Errorf("got %d errors, want %d:\n%s", n, c.errors, problems.Error())
+			}
+		})
+	}
+}
+
+func TestDuplicatePathUsesTemplateKey(t *testing.T) {
+	text := "secretStore: {address: 'https://v', token: x}\nsecrets:\n" +
+		"  - {name: a, key: b, files: [{path: /run/db.env, field: f}]}\n" +
+		"  - name: c\n    key: d\n    template: {data: {db.env: '{{ .g }}'}}\n    files: [{path: /run/db.env}]\n"
+	_, problems := parseText(t, text, envOf())
+	assertProblem(t, problems, "secrets[1].files[0].path", "also written by secrets[0].files[0].path")
+	if n := len(problems.Errors()); n != 1 {
+		t.Errorf("got %d errors, want only the duplicate path:\n%s", n, problems.Error())
+	}
+}

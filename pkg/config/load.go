@@ -611,12 +611,12 @@ func (r *resolver) resolveFiles(rs *rawSecret, defaultMode os.FileMode) []File {
 	var files []File
 	var unmatchedFiles []string
 	for _, rf := range rs.files {
-		f, ok := r.resolveFile(rf, defaultMode)
-		if !ok {
-			continue
-		}
+		// The source of a file is checked even when its destination is
+		// invalid or taken, so that one run reports the mistakes of both.
+		f, destOK := r.resolveFile(rf, defaultMode)
 		base := filepath.Base(f.Dest)
 		entry, hasEntry := byKey[base]
+		hasEntry = hasEntry && f.Dest != ""
 		switch {
 		case rf.template.set && rf.field.set:
 			r.errorAt(rf.field.at, joinPath(rf.path, "field"), "set template or field, not both")
@@ -635,11 +635,15 @@ func (r *resolver) resolveFiles(rs *rawSecret, defaultMode os.FileMode) []File {
 		case hasEntry:
 			used[base] = true
 			f.Tmpl = r.parseTemplate(rs, joinPath(rs.path, "template.data."+base), entry.text)
-		case r.reported(joinPath(rf.path, "template"), joinPath(rf.path, "field"), joinPath(rs.path, "template.data."+base)):
+		case f.Dest == "", r.reported(joinPath(rf.path, "template"), joinPath(rf.path, "field"), joinPath(rs.path, "template.data."+base)):
+			// Without a destination there is no basename to name.
 			continue
 		default:
 			unmatchedFiles = append(unmatchedFiles, base)
 			r.errorAt(rf.at, rf.path, "no template for file %s: add template.data.%s, or give the file its own template or field", f.Dest, base)
+			continue
+		}
+		if !destOK {
 			continue
 		}
 		r.checkModeExposure(f, rf)
@@ -658,6 +662,9 @@ func (r *resolver) resolveFiles(rs *rawSecret, defaultMode os.FileMode) []File {
 	return files
 }
 
+// resolveFile checks the destination and the settings of one file. It
+// returns false when the destination is invalid. File.Dest is then still
+// set, cleaned, unless the file has no destination.
 func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool) {
 	f := File{UID: -1, GID: -1, Pos: rf.at}
 	dest := strings.TrimSpace(rf.dest.v)
@@ -673,6 +680,7 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 		r.errorAt(at, p, "missing path; give the file's destination, such as /run/secrets/db-password")
 		return f, false
 	}
+	f.Dest = filepath.Clean(dest)
 	for seg := range strings.SplitSeq(filepath.ToSlash(dest), "/") {
 		if seg == ".." {
 			r.errorAt(at, p, "%s contains a .. segment; write the destination without ..", dest)
@@ -683,7 +691,6 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 		r.errorAt(at, p, "%s is a folder; give a file name, such as %s", dest, filepath.Join(dest, "secret"))
 		return f, false
 	}
-	f.Dest = filepath.Clean(dest)
 	f.Path = r.absPath(dest)
 	if r.isExistingFolder(f.Path) {
 		r.errorAt(at, p, "%s is an existing folder; give a file name inside it", dest)
