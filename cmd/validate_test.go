@@ -87,6 +87,18 @@ func TestValidateMistakes(t *testing.T) {
 			code:   2,
 		},
 		{
+			name:   "empty file",
+			config: "",
+			want:   []string{`config.yaml:1:1: the file is empty; it needs at least a secrets: list and the server's address (secretStore.address or VAULT_ADDR); secrets-sync init prints an example`},
+			code:   2,
+		},
+		{
+			name:   "comments only",
+			config: "# secretStore:\n#   address: https://vault.example.com\n",
+			want:   []string{`config.yaml:1:1: the file contains only comments; it needs at least a secrets: list and the server's address (secretStore.address or VAULT_ADDR); secrets-sync init prints an example`},
+			code:   2,
+		},
+		{
 			name:   "yaml tab",
 			config: "secretStore:\n\taddress: x\n",
 			want:   []string{`config.yaml:2:1: invalid YAML: found character that cannot start any token; YAML indents with spaces only; replace the tab on this line`},

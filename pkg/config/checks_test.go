@@ -144,3 +144,37 @@ func TestDuplicatePathUsesTemplateKey(t *testing.T) {
 		t.Errorf("got %d errors, want only the duplicate path:\n%s", n, problems.Error())
 	}
 }
+
+func TestEmptyFile(t *testing.T) {
+	cases := []struct {
+		name, text, want string
+	}{
+		{"no bytes", "", "the file is empty"},
+		{"blank lines", "\n  \n\n", "the file is empty"},
+		{"comments", "# secrets-sync config\n\n  # to do\n", "the file contains only comments"},
+		{"document marker", "---\n", "the file contains no settings"},
+		{"null", "~\n", "the file contains no settings"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, problems := parseText(t, c.text, envOf("VAULT_ADDR", "https://v", "VAULT_TOKEN", "x"))
+			errs := problems.Errors()
+			if len(errs) != 1 {
+				t.Fatalf("got %d errors, want 1:\n%s", len(errs), problems.Error())
+			}
+			p := errs[0]
+			if !strings.HasPrefix(p.Message, c.want+"; ") {
+				t.Errorf("message = %q, want it to start with %q", p.Message, c.want)
+			}
+			if !strings.Contains(p.Message, "secrets: list") {
+				t.Errorf("message = %q, want it to name the secrets list", p.Message)
+			}
+			if !strings.Contains(p.Message, "secretStore.address") {
+				t.Errorf("message = %q, want it to name the server address", p.Message)
+			}
+			if p.Line != 1 || p.Column != 1 {
+				t.Errorf("position = %d:%d, want 1:1", p.Line, p.Column)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -96,7 +97,14 @@ func parse(file string, data []byte, opts Options, trySplit bool) (*Config, Prob
 func (d *decoder) decodeWhole() (rawConfig, bool) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(d.text))
-	if err := dec.Decode(&doc); err != nil {
+	err := dec.Decode(&doc)
+	if errors.Is(err, io.EOF) {
+		// yaml.v3 returns io.EOF for text without a document: nothing, or
+		// only blank lines and comments.
+		d.emptyFile()
+		return rawConfig{}, false
+	}
+	if err != nil {
 		d.problems = append(d.problems, d.yamlProblem(err))
 		return rawConfig{}, false
 	}
@@ -104,11 +112,34 @@ func (d *decoder) decodeWhole() (rawConfig, bool) {
 	if err := dec.Decode(&extra); err == nil {
 		d.errorf(&extra, "", "a second YAML document starts here; keep one document per config file")
 	}
-	if len(doc.Content) == 0 {
-		d.errorf(nil, "", "the file is empty; it needs secretStore and secrets")
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		d.emptyFile()
 		return rawConfig{}, false
 	}
 	return d.decodeTop(doc.Content[0]), true
+}
+
+// emptyFile reports a file that contains no settings, with what it needs.
+func (d *decoder) emptyFile() {
+	state := "the file contains no settings"
+	switch {
+	case len(bytes.TrimSpace(d.text)) == 0:
+		state = "the file is empty"
+	case onlyComments(d.text):
+		state = "the file contains only comments"
+	}
+	d.errorAt(Position{Line: 1, Column: 1}, "", "%s; it needs at least a secrets: list and the server's address (secretStore.address or VAULT_ADDR); secrets-sync init prints an example", state)
+}
+
+// onlyComments reports whether every line of text is blank or a comment.
+func onlyComments(text []byte) bool {
+	for line := range bytes.SplitSeq(text, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' {
+			return false
+		}
+	}
+	return true
 }
 
 func (o Options) withDefaults() Options {
