@@ -527,6 +527,34 @@ secrets:
 		res = run(t, dir, serverEnv(s), "render", "-c", cfg, "--template", tmpl)
 		expectCode(t, res, 2)
 	})
+	t.Run("ad-hoc template with a syntax error", func(t *testing.T) {
+		tmpl := filepath.Join(dir, "broken.tmpl")
+		if err := os.WriteFile(tmpl, []byte("user={{ .user }}\npass={{ .password }\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := run(t, dir, serverEnv(s), "render", "-c", cfg, "--secret", "env", "--template", tmpl)
+		expectCode(t, res, 2)
+		if want := "Error: " + tmpl + ":2: invalid template: "; !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+		if want := "Hint: fix the syntax of the template file " + tmpl; !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+		if strings.Contains(res.stderr, "command line") {
+			t.Errorf("stderr blames the command line:\n%s", res.stderr)
+		}
+	})
+	t.Run("ad-hoc template missing", func(t *testing.T) {
+		tmpl := filepath.Join(dir, "absent.tmpl")
+		res := run(t, dir, serverEnv(s), "render", "-c", cfg, "--secret", "env", "--template", tmpl)
+		expectCode(t, res, 2)
+		if want := "Error: cannot read the template file " + tmpl + ": no such file or directory"; !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+		if want := "Hint: check the path given to --template"; !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+	})
 	t.Run("output dir keeps whole paths", func(t *testing.T) {
 		out := filepath.Join(dir, "rendered")
 		res := run(t, dir, serverEnv(s), "render", "-c", cfg, "--output-dir", out)

@@ -112,6 +112,7 @@ func preferCode(a, b int) int {
 func singleExitCode(err error) int {
 	var (
 		usage     *usageError
+		tmplFile  *templateFileError
 		invalid   *config.InvalidError
 		readErr   *config.ReadError
 		vaultErr  *vault.Error
@@ -121,7 +122,7 @@ func singleExitCode(err error) int {
 		writeErr  *sink.WriteError
 	)
 	switch {
-	case errors.As(err, &usage), errors.As(err, &invalid), errors.As(err, &readErr):
+	case errors.As(err, &usage), errors.As(err, &tmplFile), errors.As(err, &invalid), errors.As(err, &readErr):
 		return ExitUsage
 	case errors.As(err, &vaultErr):
 		switch vaultErr.Kind {
@@ -147,7 +148,12 @@ func hint(code int, err error) string {
 	case ExitUsage:
 		var invalid *config.InvalidError
 		var readErr *config.ReadError
+		var tmplFile *templateFileError
 		switch {
+		case errors.As(err, &tmplFile) && tmplFile.Invalid:
+			return "fix the syntax of the template file " + tmplFile.Path + " at the line that the error names"
+		case errors.As(err, &tmplFile):
+			return "check the path given to --template, and that this user may read the file"
 		case errors.As(err, &invalid):
 			return "fix the config file where the lines above point; secrets-sync validate checks it again without reading any secret"
 		case errors.As(err, &readErr):

@@ -131,6 +131,8 @@ func TestHintForUsage(t *testing.T) {
 		{"invalid config", &config.InvalidError{File: "config.yaml"}, "fix the config file", "command line"},
 		{"unreadable config", &config.ReadError{File: "config.yaml", Err: fs.ErrNotExist}, "config file's path", "command line"},
 		{"bad flag", &usageError{errors.New("invalid --timeout")}, "fix the command line", "config"},
+		{"invalid template file", &templateFileError{Path: "db.tmpl", Err: errors.New("unexpected EOF"), Invalid: true}, "template file db.tmpl", "command line"},
+		{"unreadable template file", &templateFileError{Path: "db.tmpl", Err: fs.ErrNotExist}, "--template", "command line"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

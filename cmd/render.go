@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -144,11 +145,11 @@ func adHocTemplate(secrets []config.Secret, path string, names []string) ([]conf
 	}
 	text, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &usageError{fmt.Errorf("read template %s: %w", path, err)}
+		return nil, &templateFileError{Path: path, Err: err}
 	}
 	tmpl, err := template.Parse(path, string(text))
 	if err != nil {
-		return nil, &usageError{fmt.Errorf("invalid template %s: %w", path, err)}
+		return nil, &templateFileError{Path: path, Err: err, Invalid: true}
 	}
 	s := secrets[0]
 	s.Files = []config.File{{
@@ -162,3 +163,25 @@ func adHocTemplate(secrets []config.Secret, path string, names []string) ([]conf
 	}}
 	return []config.Secret{s}, nil
 }
+
+// templateFileError is a template file named by render --template that
+// cannot be read or does not parse. It is a usage error whose hint points
+// at that file rather than at the command line.
+type templateFileError struct {
+	Path    string
+	Err     error
+	Invalid bool // the file was read, and its text does not parse
+}
+
+func (e *templateFileError) Error() string {
+	if !e.Invalid {
+		return fmt.Sprintf("cannot read the template file %s: %v", e.Path, unwrapPath(e.Err))
+	}
+	var parseErr *template.Error
+	if errors.As(e.Err, &parseErr) && parseErr.Line > 0 {
+		return fmt.Sprintf("%s:%d: invalid template: %v", e.Path, parseErr.Line, parseErr.Err)
+	}
+	return fmt.Sprintf("%s: invalid template: %v", e.Path, e.Err)
+}
+
+func (e *templateFileError) Unwrap() error { return e.Err }
