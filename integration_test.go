@@ -384,6 +384,38 @@ secrets:
 	}
 }
 
+func TestEmptyFieldHintNamesAllowEmpty(t *testing.T) {
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "emptyhint/app", map[string]any{"token": ""})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "token"), []byte("old token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, `
+secretStore: {address: "${VAULT_ADDR}"}
+secrets:
+  - {name: app, key: emptyhint/app, files: [{path: out/token, field: token}]}
+`)
+	res := run(t, dir, serverEnv(s), "sync", "--once", "-c", cfg)
+	expectCode(t, res, 4)
+	if want := "\nHint: the secret's field is empty"; !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+	}
+	if want := "set allowEmpty: true on the file"; !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+	}
+	if strings.Contains(res.stderr, "policy") {
+		t.Errorf("the hint blames the policy:\n%s", res.stderr)
+	}
+	if got := readFile(t, filepath.Join(out, "token")); got != "old token" {
+		t.Errorf("token = %q, want the old content", got)
+	}
+}
+
 func TestSyncOnceWritesOthersWhenOneFails(t *testing.T) {
 	s := vaulttest.Shared(t)
 	s.WriteKV2(t, "secret", "partial/good", map[string]any{"v": "good"})

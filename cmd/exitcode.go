@@ -59,12 +59,12 @@ func failures(err error) []error {
 	return []error{err}
 }
 
-// onlyFailuresOf reports whether err has failures with ExitUnreachable and
+// onlyFailuresOf reports whether err has failures with exit code code and
 // each of them matches. Then the hint can name that cause alone.
-func onlyFailuresOf(err error, matches func(error) bool) bool {
+func onlyFailuresOf(err error, code int, matches func(error) bool) bool {
 	found := false
 	for _, e := range failures(err) {
-		if singleExitCode(e) != ExitUnreachable {
+		if singleExitCode(e) != code {
 			continue
 		}
 		if !matches(e) {
@@ -95,6 +95,13 @@ func isConnectionFailure(err error) bool {
 func isUnavailableFailure(err error) bool {
 	var vaultErr *vault.Error
 	return errors.As(err, &vaultErr) && vaultErr.Kind == vault.KindUnavailable
+}
+
+// isEmptyFailure reports whether err is an empty render that was not
+// written over a non-empty file.
+func isEmptyFailure(err error) bool {
+	var emptyErr *sink.EmptyError
+	return errors.As(err, &emptyErr)
 }
 
 // preferCode returns the code that wins when both kinds of failure happen:
@@ -162,15 +169,18 @@ func hint(code int, err error) string {
 		return "fix the command line; secrets-sync --help lists the commands, and secrets-sync COMMAND --help their flags"
 	case ExitUnreachable:
 		switch {
-		case onlyFailuresOf(err, isCredentialFailure):
+		case onlyFailuresOf(err, ExitUnreachable, isCredentialFailure):
 			return "check the credentials: VAULT_TOKEN, or the token, tokenFile and login settings of the credential set under secretStore"
-		case onlyFailuresOf(err, isConnectionFailure):
+		case onlyFailuresOf(err, ExitUnreachable, isConnectionFailure):
 			return "check the server address and its TLS settings: VAULT_ADDR and VAULT_CACERT, or address and tlsCACert under secretStore"
-		case onlyFailuresOf(err, isUnavailableFailure):
+		case onlyFailuresOf(err, ExitUnreachable, isUnavailableFailure):
 			return "the server responded but cannot serve now; check that it is unsealed and active, then run again"
 		}
 		return "check the server address, its TLS settings and the credentials (VAULT_ADDR, VAULT_TOKEN, secretStore)"
 	case ExitSecret:
+		if onlyFailuresOf(err, ExitSecret, isEmptyFailure) {
+			return "the secret's field is empty, or the template renders nothing, and the file on disk is not, so it was kept; fill in the field, or set allowEmpty: true on the file if it may be empty"
+		}
 		return "check that each secret exists at its path, that the token's policy may read it, and that the templates name fields it has"
 	case ExitWrite:
 		return "check that the destination folders are writable by this user, and that owner/group are set only when running as root"

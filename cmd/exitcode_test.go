@@ -121,6 +121,35 @@ func TestHintForUnreachable(t *testing.T) {
 	}
 }
 
+func TestHintForSecret(t *testing.T) {
+	empty := &sink.EmptyError{Path: "/run/secrets/token"}
+	notFound := &vault.Error{Kind: vault.KindNotFound}
+	cases := []struct {
+		name    string
+		err     error
+		want    []string
+		without string
+	}{
+		{"empty render", passOf(empty), []string{"field is empty", "allowEmpty: true"}, "policy"},
+		{"empty render and unwritable file", passOf(empty, &sink.WriteError{Path: "/x", Op: "write", Err: errors.New("read-only")}), []string{"allowEmpty: true"}, "policy"},
+		{"empty render and a missing secret", passOf(empty, notFound), []string{"policy"}, "allowEmpty"},
+		{"missing secret", passOf(notFound), []string{"exists at its path", "policy"}, "allowEmpty"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := hint(ExitCode(c.err), c.err)
+			for _, want := range c.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("hint = %q, expected it to contain %q", got, want)
+				}
+			}
+			if strings.Contains(got, c.without) {
+				t.Errorf("hint = %q, expected no %q", got, c.without)
+			}
+		})
+	}
+}
+
 func TestHintForUsage(t *testing.T) {
 	cases := []struct {
 		name    string
