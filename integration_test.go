@@ -275,7 +275,7 @@ secrets:
 			config: config(s.Addr, "codes/app", "{{ .nope }}", "out/p"),
 			env:    []string{"VAULT_TOKEN=" + s.RootToken},
 			code:   4,
-			stderr: `missing field \"nope\"`,
+			stderr: `missing field \"nope\" (available fields: \"password\")`,
 		},
 		{
 			name:   "unwritable destination",

@@ -25,8 +25,8 @@ type MissingFieldError struct {
 	// from data, as in index . .other, because it is then a secret value.
 	Field string
 	// Available contains the keys of the object that was searched, sorted.
-	// It is nil when the object is unknown, which is the case for the
-	// .field syntax because text/template reports only the key.
+	// It is nil when the object is unknown, as for a .field reference
+	// inside range or with, where dot is not the root object.
 	Available []string
 }
 
@@ -134,10 +134,10 @@ func parseError(name, internalName string, err error) *Error {
 	}
 }
 
-// renderError converts an error from text/template's Execute. An ExecError
-// message has the form
+// renderError converts an error from text/template's Execute over fields.
+// An ExecError message has the form
 // `template: NAME:LINE:COLUMN: executing "NAME" at <CONTEXT>: MESSAGE`.
-func (t *Template) renderError(err error) *Error {
+func (t *Template) renderError(err error, fields map[string]any) *Error {
 	result := &Error{Op: "render", Template: t.name}
 
 	var execErr template.ExecError
@@ -160,7 +160,9 @@ func (t *Template) renderError(err error) *Error {
 	// renderCause returns a MissingFieldError itself only for .name access,
 	// whose key is always template text.
 	var missing *MissingFieldError
-	if _, fromField := cause.(*MissingFieldError); !fromField && errors.As(cause, &missing) {
+	if fieldMissing, fromField := cause.(*MissingFieldError); fromField {
+		fieldMissing.Available = t.searchedKeys(line, column, fieldMissing.Field, fields)
+	} else if errors.As(cause, &missing) {
 		if !t.isLiteralIndexCall(line, column) {
 			missing.Field = ""
 		}
@@ -174,18 +176,51 @@ func (t *Template) renderError(err error) *Error {
 // 0-based column of the template text is an index call whose keys are all
 // literals, so that a missing key is template text and not a data value.
 func (t *Template) isLiteralIndexCall(line, column int) bool {
+	pos, ok := t.position(line, column)
+	return ok && t.literalIndexCalls[pos]
+}
+
+// searchedKeys returns the sorted keys of the object that lacks the key
+// missing, for the .name or $.name reference at line and column, so that
+// the error can list the names the secret has. It returns nil when the
+// reference does not start at the root object, such as a .name inside
+// range or with, because the object searched is then unknown.
+func (t *Template) searchedKeys(line, column int, missing string, fields map[string]any) []string {
+	pos, ok := t.position(line, column)
+	if !ok {
+		return nil
+	}
+	object := fields
+	for _, key := range rootChainAt(t.tmpl, pos) {
+		value, found := object[key]
+		if !found {
+			if key != missing {
+				return nil
+			}
+			return sortedKeys(object)
+		}
+		if object, ok = value.(map[string]any); !ok {
+			return nil
+		}
+	}
+	return nil
+}
+
+// position converts a 1-based line and a 0-based byte column of the
+// template text, as text/template reports them, to an offset in the text.
+func (t *Template) position(line, column int) (parse.Pos, bool) {
 	if line < 1 || column < 0 {
-		return false
+		return 0, false
 	}
 	offset := 0
 	for range line - 1 {
 		i := strings.IndexByte(t.text[offset:], '\n')
 		if i < 0 {
-			return false
+			return 0, false
 		}
 		offset += i + 1
 	}
-	return t.literalIndexCalls[parse.Pos(offset+column)]
+	return parse.Pos(offset + column), true
 }
 
 // renderCause builds the cause of a render error from the message that

@@ -185,7 +185,7 @@ func (t *Template) Render(fields map[string]any) (output []byte, err error) {
 	}()
 
 	if err := t.tmpl.Execute(buf, fields); err != nil {
-		return nil, t.renderError(err)
+		return nil, t.renderError(err, fields)
 	}
 	return bytes.Clone(buf.Bytes()), nil
 }

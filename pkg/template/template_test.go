@@ -259,6 +259,46 @@ func TestRenderMissingFieldListsNames(t *testing.T) {
 	}
 }
 
+func TestRenderMissingDotFieldListsNames(t *testing.T) {
+	const data = `{"password":"s3cr3t","user":"admin","db":{"host":"h0st","port":5432}}`
+	cases := []struct {
+		name, text string
+		want       []string // nil when the searched object is unknown
+	}{
+		{"field", `{{ .passwrd }}`, []string{"db", "password", "user"}},
+		{"field on a later line", "user={{ .user }}\npass={{ .prot }}", []string{"db", "password", "user"}},
+		{"field in pipeline", `{{ .passwrd | upper }}`, []string{"db", "password", "user"}},
+		{"field as argument", `{{ printf "%s" .passwrd }}`, []string{"db", "password", "user"}},
+		{"field in if condition", `{{ if .passwrd }}y{{ end }}`, []string{"db", "password", "user"}},
+		{"root variable field", `{{ $.passwrd }}`, []string{"db", "password", "user"}},
+		{"nested field", `{{ .db.hots }}`, []string{"host", "port"}},
+		{"missing parent", `{{ .dbb.host }}`, []string{"db", "password", "user"}},
+		{"root variable inside with", `{{ with .db }}{{ $.passwrd }}{{ end }}`, []string{"db", "password", "user"}},
+		{"field inside with", `{{ with .db }}{{ .hots }}{{ end }}`, nil},
+		{"field inside range", `{{ range $k, $v := .db }}{{ $.x }}{{ end }}`, []string{"db", "password", "user"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(t, tc.text, data)
+			var missing *template.MissingFieldError
+			if !errors.As(err, &missing) {
+				t.Fatalf("Render(%q) error %v is not a *MissingFieldError", tc.text, err)
+			}
+			if !slices.Equal(missing.Available, tc.want) {
+				t.Errorf("Available = %q, want %q", missing.Available, tc.want)
+			}
+			if tc.want != nil && !strings.Contains(err.Error(), "(available fields: ") {
+				t.Errorf("error %q does not list the available fields", err)
+			}
+			for _, value := range []string{"s3cr3t", "admin", "h0st", "5432"} {
+				if strings.Contains(err.Error(), value) {
+					t.Errorf("error %q contains the value %q", err, value)
+				}
+			}
+		})
+	}
+}
+
 func TestRenderMissingFieldCapsNames(t *testing.T) {
 	names := make([]string, 30)
 	for i := range names {
@@ -399,7 +439,7 @@ func TestRenderErrorPosition(t *testing.T) {
 	if renderErr.Context != ".password" {
 		t.Errorf("Context = %q, want .password", renderErr.Context)
 	}
-	want := `render template "app/db.conf": line 2, column 9: <.password>: missing field "password"`
+	want := `render template "app/db.conf": line 2, column 9: <.password>: missing field "password" (available fields: "host")`
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
@@ -426,7 +466,7 @@ func TestRenameErrorNamesNewName(t *testing.T) {
 		t.Errorf("Render = %q, %v; want %q", output, err, "host=db\npass=pw")
 	}
 	_, err = renamed.Render(decodeFields(t, `{"host":"db"}`))
-	want := `render template "b.conf": line 2, column 9: <.password>: missing field "password"`
+	want := `render template "b.conf": line 2, column 9: <.password>: missing field "password" (available fields: "host")`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %q", err, want)
 	}

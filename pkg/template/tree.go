@@ -43,32 +43,55 @@ func addPrintCommands(tree *parse.Tree, node parse.Node) {
 	}
 }
 
-// fieldCollector gathers the top-level field names that a template reads. Its
-// methods take atRoot, which is true where dot is the root object.
+// fieldCollector walks the references of a template to fields of the root
+// object. Its methods take atRoot, which is true where dot is the root
+// object.
 type fieldCollector struct {
-	tmpl  *template.Template
-	names map[string]struct{}
+	tmpl *template.Template
+	// visit receives each reference: the position of its node and its
+	// chain of keys, such as [db password] for .db.password. A lookup call
+	// such as index . "db" gives a chain of one key.
+	visit func(pos parse.Pos, chain []string)
 	// walked contains the associated templates already walked with the root
 	// as dot, which stops recursion between templates.
 	walked map[string]bool
 }
 
+func newFieldCollector(tmpl *template.Template, visit func(parse.Pos, []string)) *fieldCollector {
+	return &fieldCollector{tmpl: tmpl, visit: visit, walked: map[string]bool{tmpl.Name(): true}}
+}
+
 func collectFields(tmpl *template.Template) []string {
-	c := &fieldCollector{
-		tmpl:   tmpl,
-		names:  map[string]struct{}{},
-		walked: map[string]bool{tmpl.Name(): true},
-	}
+	seen := map[string]struct{}{}
+	c := newFieldCollector(tmpl, func(_ parse.Pos, chain []string) {
+		seen[chain[0]] = struct{}{}
+	})
 	if tmpl.Tree != nil {
 		c.walk(tmpl.Tree.Root, true)
 	}
 
-	names := make([]string, 0, len(c.names))
-	for name := range c.names {
+	names := make([]string, 0, len(seen))
+	for name := range seen {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	return names
+}
+
+// rootChainAt returns the chain of keys of the reference to a field of the
+// root object at pos, found as collectFields finds them, or nil when there
+// is no such reference at pos.
+func rootChainAt(tmpl *template.Template, pos parse.Pos) []string {
+	var found []string
+	c := newFieldCollector(tmpl, func(at parse.Pos, chain []string) {
+		if at == pos && found == nil {
+			found = chain
+		}
+	})
+	if tmpl.Tree != nil {
+		c.walk(tmpl.Tree.Root, true)
+	}
+	return found
 }
 
 func (c *fieldCollector) walk(node parse.Node, atRoot bool) {
@@ -144,7 +167,7 @@ func (c *fieldCollector) lookupCall(args []parse.Node, atRoot bool) {
 		return
 	}
 	if key, ok := args[2].(*parse.StringNode); ok && isRoot(args[1], atRoot) {
-		c.names[key.Text] = struct{}{}
+		c.visit(key.Pos, []string{key.Text})
 	}
 }
 
@@ -152,11 +175,11 @@ func (c *fieldCollector) argument(node parse.Node, atRoot bool) {
 	switch n := node.(type) {
 	case *parse.FieldNode:
 		if atRoot {
-			c.names[n.Ident[0]] = struct{}{}
+			c.visit(n.Pos, n.Ident)
 		}
 	case *parse.VariableNode:
 		if n.Ident[0] == "$" && len(n.Ident) > 1 {
-			c.names[n.Ident[1]] = struct{}{}
+			c.visit(n.Pos, n.Ident[1:])
 		}
 	case *parse.PipeNode:
 		c.pipe(n, atRoot)
