@@ -249,7 +249,7 @@ secrets:
 			stderr: "403",
 			hint:   "Hint: check the credentials:",
 			// Only the login failure is logged, with no secret name.
-			closing:    "Error: 1 of the secrets failed (exit code 3); the error lines above give the reasons",
+			closing:    "Error: login failed for the default credentials under secretStore, so 1 secret could not be read (exit code 3); the error lines above give the reasons",
 			tokenError: "403",
 		},
 		{
@@ -348,6 +348,38 @@ secrets:
 				}
 			}
 		})
+	}
+}
+
+func TestDeniedLoginNamesCredentialSet(t *testing.T) {
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "denied/app", map[string]any{"v": "x"})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+secretStore:
+  address: ${VAULT_ADDR}
+  token: ${VAULT_TOKEN}
+  credentials:
+    ci:
+      token: ${CI_TOKEN}
+secrets:
+  - {name: a, key: denied/app, credentials: ci, files: [{path: out/a, field: v}]}
+  - {name: b, key: denied/app, credentials: ci, files: [{path: out/b, field: v}]}
+  - {name: c, key: denied/other, credentials: ci, files: [{path: out/c, field: v}]}
+  - {name: d, key: denied/absent, files: [{path: out/d, field: v}]}
+`)
+	env := append(serverEnv(s), "CI_TOKEN=denied-token-4417")
+	res := run(t, dir, env, "sync", "--once", "-c", cfg)
+	expectCode(t, res, 3)
+	want := "\nError: login failed for credential set \"ci\", so 3 secrets could not be read; 1 other secret failed (exit code 3); the error lines above give the reasons\n"
+	if !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr lacks the line %q:\n%s", want, res.stderr)
+	}
+	if n := len(jsonLogLines(res.stderr, "login failed")); n != 1 {
+		t.Errorf("got %d login failed lines, want 1:\n%s", n, res.stderr)
+	}
+	if strings.Contains(res.stderr, "denied-token-4417") {
+		t.Errorf("stderr contains the token:\n%s", res.stderr)
 	}
 }
 

@@ -175,3 +175,30 @@ func TestHintForUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestPassSummaryNamesFailedLogin(t *testing.T) {
+	denied := &vault.Error{Kind: vault.KindAuth}
+	ci := &engine.LoginError{Credentials: "ci", Err: denied}
+	deploy := &engine.LoginError{Credentials: "deploy", Err: denied}
+	defaultSet := &engine.LoginError{Err: denied}
+	notFound := &vault.Error{Kind: vault.KindNotFound}
+	const reasons = "; the error lines above give the reasons"
+	cases := []struct {
+		name string
+		err  *engine.PassError
+		want string
+	}{
+		{"no login", passOf(notFound, notFound).(*engine.PassError), "2 of the secrets failed (exit code 4)" + reasons},
+		{"one set", passOf(ci, ci, ci).(*engine.PassError), `login failed for credential set "ci", so 3 secrets could not be read (exit code 3)` + reasons},
+		{"default set", passOf(defaultSet).(*engine.PassError), "login failed for the default credentials under secretStore, so 1 secret could not be read (exit code 3)" + reasons},
+		{"two sets", passOf(deploy, ci, ci).(*engine.PassError), `login failed for credential set "ci", so 2 secrets could not be read; login failed for credential set "deploy", so 1 secret could not be read (exit code 3)` + reasons},
+		{"set and others", passOf(ci, notFound, ci, notFound).(*engine.PassError), `login failed for credential set "ci", so 2 secrets could not be read; 2 other secrets failed (exit code 3)` + reasons},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := passSummary(c.err, ExitCode(c.err)); got != c.want {
+				t.Errorf("passSummary = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -245,9 +247,7 @@ func Execute(ctx context.Context, args []string, streams Streams) int {
 		if errors.As(err, &pass) && code != ExitUsage {
 			switch reported.noun {
 			case "":
-				// A failed login is logged once for its credential set, not
-				// once per secret, so the lines above may name no secret.
-				message = fmt.Sprintf("%d of the secrets failed (exit code %d); the error lines above give the reasons", len(pass.Errors), code)
+				message = passSummary(pass, code)
 			default:
 				message = fmt.Sprintf("%s (exit code %d); the lines above name each one", plural(len(pass.Errors), reported.noun), code)
 			}
@@ -272,6 +272,39 @@ func Execute(ctx context.Context, args []string, streams Streams) int {
 		fmt.Fprintf(streams.Err, "Hint: %s\n", h)
 	}
 	return code
+}
+
+// passSummary returns the closing line of a pass whose secrets failed with
+// the errors of pass. A failed login is logged once for its credential set,
+// not once per secret, so the line names the set and counts the secrets
+// that could not be read because of it.
+func passSummary(pass *engine.PassError, code int) string {
+	bySet := map[string]int{}
+	others := 0
+	for _, err := range pass.Errors {
+		var loginErr *engine.LoginError
+		if errors.As(err, &loginErr) {
+			bySet[loginErr.Credentials]++
+		} else {
+			others++
+		}
+	}
+	if len(bySet) == 0 {
+		return fmt.Sprintf("%d of the secrets failed (exit code %d); the error lines above give the reasons", len(pass.Errors), code)
+	}
+	sets := slices.Sorted(maps.Keys(bySet))
+	parts := make([]string, 0, len(sets)+1)
+	for _, name := range sets {
+		set := fmt.Sprintf("credential set %q", name)
+		if name == "" {
+			set = "the default credentials under secretStore"
+		}
+		parts = append(parts, fmt.Sprintf("login failed for %s, so %s could not be read", set, plural(bySet[name], "secret")))
+	}
+	if others > 0 {
+		parts = append(parts, fmt.Sprintf("%s failed", plural(others, "other secret")))
+	}
+	return fmt.Sprintf("%s (exit code %d); the error lines above give the reasons", strings.Join(parts, "; "), code)
 }
 
 // jsonLogs reports whether --log-format json was given, so that the final

@@ -19,7 +19,8 @@ type Sessions struct {
 
 // Login obtains a token for every credential set that the secrets use,
 // retrying transient failures until the context ends. A set whose login
-// fails is recorded in Errors, and the others are still logged in.
+// fails is recorded in Errors as a *LoginError, and the others are still
+// logged in.
 func (p *Pass) Login(ctx context.Context, client *vault.Client, store config.Store, secrets []config.Secret) *Sessions {
 	s := &Sessions{Readers: map[string]Reader{}, Errors: map[string]error{}}
 	seen := map[string]bool{}
@@ -43,7 +44,7 @@ func (p *Pass) Login(ctx context.Context, client *vault.Client, store config.Sto
 		session, err := p.login(ctx, client, auth, namespace)
 		if err != nil {
 			p.opts.Logger.Error("login failed", "credentials", config.CredentialsName(name), "address", client.Address(), "err", err)
-			s.Errors[name] = err
+			s.Errors[name] = &LoginError{Credentials: name, Err: err}
 			continue
 		}
 		p.opts.Logger.Debug("logged in", "credentials", config.CredentialsName(name), "method", auth.Method)
