@@ -718,6 +718,37 @@ secrets:
 	}
 }
 
+func TestHookRunsRenderOfEverySecret(t *testing.T) {
+	t.Parallel()
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "hookrender/db", map[string]any{"v": "hook-render-db"})
+	s.WriteKV2(t, "secret", "hookrender/cache", map[string]any{"v": "hook-render-cache"})
+	dir := t.TempDir()
+	writeToken(t, filepath.Join(dir, "token"), s.RootToken)
+	// The hook's environment has no VAULT_* variables, so the address and
+	// the token file are written in the config. The hook gets
+	// SECRETS_SYNC_SECRET=db, which must not limit render to db.
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+secretStore: {address: %q, tokenFile: token}
+secrets:
+  - name: db
+    key: hookrender/db
+    files: [{path: out/db, field: v}]
+    onChange:
+      command: ["/bin/sh", "-c", "exec \"$0\" render -c config.yaml > rendered.txt", %q]
+  - name: cache
+    key: hookrender/cache
+    files: [{path: out/cache, field: v}]
+`, s.Addr, binary(t)))
+	expectCode(t, run(t, dir, nil, "sync", "--once", "-c", cfg), 0)
+	rendered := readFile(t, filepath.Join(dir, "rendered.txt"))
+	for _, value := range []string{"hook-render-db", "hook-render-cache"} {
+		if !strings.Contains(rendered, value) {
+			t.Errorf("the hook's render lacks %q:\n%s", value, rendered)
+		}
+	}
+}
+
 func TestSyncOnceReportsRemovedLink(t *testing.T) {
 	t.Parallel()
 	s := vaulttest.Shared(t)

@@ -41,7 +41,7 @@ data of the one secret named by --secret, to standard output.
 			return runRender(c, root)
 		},
 	}
-	c.Flags().StringArray("secret", nil, "render only this secret (repeatable)")
+	c.Flags().StringArray("secret", nil, "render only this secret (repeatable; never read from SECRETS_SYNC_SECRET, which onChange commands get)")
 	c.Flags().String("file", "", "render only the file with this destination path")
 	c.Flags().String("output-dir", "", "write files under this folder instead of standard output")
 	c.Flags().String("template", "", "render this template file with the data of the secret named by --secret")

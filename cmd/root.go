@@ -197,16 +197,24 @@ CONFIG_FILE, ./config.yaml, /etc/secrets-sync/config.yaml.
 	return root, opts
 }
 
+// flagsWithoutEnv are the flags that no SECRETS_SYNC_ variable sets.
+// --secret selects secrets for one invocation. Its variable would be
+// SECRETS_SYNC_SECRET, which an onChange command gets as the name of the
+// secret that changed, so a hook that runs render would render that secret
+// alone.
+var flagsWithoutEnv = map[string]bool{"secret": true}
+
 // bindFlags binds the running command's own flags to viper, each with its
-// SECRETS_SYNC_ variable. It runs when a command starts, not when it is
-// built, because several commands have flags of the same name.
+// SECRETS_SYNC_ variable unless flagsWithoutEnv lists it. It runs when a
+// command starts, not when it is built, because several commands have
+// flags of the same name.
 func (o *rootOptions) bindFlags(c *cobra.Command) error {
 	var err error
 	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
 		if err != nil {
 			return
 		}
-		if err = o.viper.BindPFlag(f.Name, f); err == nil {
+		if err = o.viper.BindPFlag(f.Name, f); err == nil && !flagsWithoutEnv[f.Name] {
 			err = o.viper.BindEnv(f.Name, flagEnv(f.Name))
 		}
 	})
