@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/status"
 )
 
@@ -114,7 +115,7 @@ func checkStatusProcess(s status.Status, path string) error {
 func checkReadyURL(ctx context.Context, root *rootOptions, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return &usageError{fmt.Errorf("invalid --url %q; give an http:// URL such as http://127.0.0.1:9180", raw)}
+		return &usageError{fmt.Errorf("invalid --url %q; give an http:// URL such as http://127.0.0.1:9180", config.RedactAddress(raw))}
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/readyz"
@@ -132,7 +133,7 @@ func checkReadyURL(ctx context.Context, root *rootOptions, raw string) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return &usageError{fmt.Errorf("invalid --url %q: %w", shown, err)}
+		return &usageError{fmt.Errorf("invalid --url %q: %w", shown, unwrapURLError(err))}
 	}
 	resp, err := client.Do(req)
 	if err != nil {

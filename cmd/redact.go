@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"io"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -88,7 +89,8 @@ func (r *credentialSet) replace(p []byte) []byte {
 	return out
 }
 
-// addConfig adds the credentials written in or expanded into a config.
+// addConfig adds the credentials written in or expanded into a config,
+// and the passwords in its server addresses.
 func (r *credentialSet) addConfig(cfg *config.Config) {
 	sets := []config.Auth{cfg.Store.Auth}
 	for _, a := range cfg.Store.Credentials {
@@ -96,5 +98,14 @@ func (r *credentialSet) addConfig(cfg *config.Config) {
 	}
 	for _, a := range sets {
 		r.add(a.Token, a.SecretID)
+	}
+	for _, address := range cfg.Store.Addresses {
+		u, err := url.Parse(address)
+		if err != nil {
+			continue
+		}
+		if password, ok := u.User.Password(); ok {
+			r.add(password)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package cmd
 import (
 	"bytes"
 	"testing"
+
+	"github.com/secrets-sync/secrets-sync/pkg/config"
 )
 
 func TestRedactorReplacesCredentials(t *testing.T) {
@@ -24,6 +26,25 @@ func TestRedactorReplacesCredentials(t *testing.T) {
 		t.Errorf("Write returned %d, want the input length %d", n, len(line))
 	}
 	want := "read <redacted> with <redacted> from http://127.0.0.1:8200 as root\n"
+	if out.String() != want {
+		t.Errorf("output = %q, want %q", out.String(), want)
+	}
+}
+
+func TestRedactorReplacesAddressPassword(t *testing.T) {
+	var out bytes.Buffer
+	values := &credentialSet{}
+	values.addConfig(&config.Config{Store: config.Store{Addresses: []string{
+		"http://bob:proxy-password-1@127.0.0.1:8200",
+		"http://alice:short@127.0.0.1:8201",
+		"http://carol@127.0.0.1:8202",
+	}}})
+	w := &redactor{w: &out, values: values}
+	if _, err := w.Write([]byte("proxy-password-1 short carol\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Short values stay, as for every other credential.
+	want := "<redacted> short carol\n"
 	if out.String() != want {
 		t.Errorf("output = %q, want %q", out.String(), want)
 	}

@@ -404,6 +404,24 @@ func TestValidateMistakes(t *testing.T) {
 			code:   0,
 		},
 		{
+			name:   "http address with a password",
+			config: strings.Replace(valid, "https://vault.example.com", "http://deploy:hunter2@vault.example.com:8200", 1),
+			want:   []string{`config.yaml:2:12: warning: secretStore.address: http://deploy:xxxxx@vault.example.com:8200 sends tokens and secrets unencrypted; use https unless the network is private`},
+			code:   0,
+		},
+		{
+			name:   "address with a password and no scheme",
+			config: strings.Replace(valid, "https://vault.example.com", "deploy:hunter2@vault.example.com:8200", 1),
+			want:   []string{`config.yaml:2:12: secretStore.address: "deploy:xxxxx@vault.example.com:8200" is not a server address; write it as https://HOST:PORT`},
+			code:   2,
+		},
+		{
+			name:   "cert with an http address with a password",
+			config: strings.Replace(valid, "  address: https://vault.example.com\n  token: ${VAULT_TOKEN}\n", "  address: http://deploy:hunter2@127.0.0.1:8200\n  authMethod: cert\n", 1),
+			want:   []string{`config.yaml:3:15: secretStore.authMethod: authMethod cert sends the client certificate in the TLS handshake, so it needs an https address, not http://deploy:xxxxx@127.0.0.1:8200`},
+			code:   2,
+		},
+		{
 			name:   "unknown engine",
 			config: strings.Replace(valid, "    key: app/db\n", "    key: app/db\n    engine: pki\n", 1),
 			want:   []string{`config.yaml:7:13: secrets[0].engine: engine "pki" is not supported; use kv (the default) or generic`},

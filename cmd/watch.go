@@ -190,7 +190,7 @@ func runWatch(c *cobra.Command, root *rootOptions) error {
 	}
 	go reloads.serve(ctx, hangups, changes)
 
-	logger.Info("watch started", "config", file, "secrets", len(cfg.Secrets), "address", cfg.Store.Addresses[0],
+	logger.Info("watch started", "config", file, "secrets", len(cfg.Secrets), "address", config.RedactAddress(cfg.Store.Addresses[0]),
 		"status_file", root.statusFile(), "watch_config", changes != nil)
 	if err := watcher.Run(ctx, cfg); err != nil {
 		return &usageError{err}

@@ -112,7 +112,7 @@ func (r *resolver) resolveCertAuth(a *Auth, raw rawAuth) {
 	}
 	for _, address := range r.cfg.Store.Addresses {
 		if strings.HasPrefix(address, "http://") {
-			r.errorAt(at, path, "authMethod cert sends the client certificate in the TLS handshake, so it needs an https address, not %s", address)
+			r.errorAt(at, path, "authMethod cert sends the client certificate in the TLS handshake, so it needs an https address, not %s", RedactAddress(address))
 		}
 	}
 }

@@ -272,11 +272,11 @@ func (r *resolver) checkAddress(address string, at Position) string {
 	address = strings.TrimRight(strings.TrimSpace(address), "/")
 	u, err := url.Parse(address)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.errorAt(at, "secretStore.address", "%q is not a server address; write it as https://HOST:PORT", address)
+		r.errorAt(at, "secretStore.address", "%q is not a server address; write it as https://HOST:PORT", RedactAddress(address))
 		return address
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		r.warnAt(at, "secretStore.address", "%s sends tokens and secrets unencrypted; use https unless the network is private", address)
+		r.warnAt(at, "secretStore.address", "%s sends tokens and secrets unencrypted; use https unless the network is private", RedactAddress(address))
 	}
 	return address
 }

@@ -46,6 +46,8 @@ type Client struct {
 
 // server is one address of the list, with one api client per namespace.
 type server struct {
+	// address is the address as messages show it, with any password
+	// replaced. Only the api clients contain the address as written.
 	address string
 	root    *api.Client // root namespace
 
@@ -75,6 +77,7 @@ func NewClient(store config.Store, opts Options) (*Client, error) {
 	}
 	c := &Client{logger: opts.Logger, kv: newMountCache()}
 	for _, address := range store.Addresses {
+		redacted := config.RedactAddress(address)
 		root, err := api.NewClient(&api.Config{
 			Address:    address,
 			HttpClient: httpClient,
@@ -85,14 +88,16 @@ func NewClient(store config.Store, opts Options) (*Client, error) {
 			MaxRetries: 0, // retries are the engine's, with its own backoff and deadline
 		})
 		if err != nil {
-			return nil, fmt.Errorf("create client for %s: %w", address, err)
+			// The *url.Error of an address that does not parse quotes the
+			// address as written, so only its cause is kept.
+			return nil, fmt.Errorf("create client for %s: %w", redacted, rootCause(err))
 		}
 		// api.NewClient reads VAULT_TOKEN and VAULT_NAMESPACE itself; the
 		// config loader has already applied them with the right
 		// precedence.
 		root.ClearToken()
 		root.ClearNamespace()
-		c.servers = append(c.servers, &server{address: address, root: root, byNamespace: map[string]*api.Client{}})
+		c.servers = append(c.servers, &server{address: redacted, root: root, byNamespace: map[string]*api.Client{}})
 	}
 	return c, nil
 }
@@ -134,7 +139,8 @@ func newHTTPClient(t config.TLS, maxConns int) (*http.Client, error) {
 	return cfg.HttpClient, nil
 }
 
-// Address returns the server address requests go to now.
+// Address returns the server address requests go to now, with any
+// password replaced by "xxxxx", so that it can be logged.
 func (c *Client) Address() string {
 	return c.servers[c.current.Load()].address
 }

@@ -63,8 +63,8 @@ func (k Kind) String() string {
 type Error struct {
 	Kind       Kind
 	Op         string // e.g. "read secret/data/app"
-	Address    string
-	Status     int // HTTP status; 0 when the server did not respond
+	Address    string // as Client.Address returns it, with any password replaced
+	Status     int    // HTTP status; 0 when the server did not respond
 	RetryAfter time.Duration
 	Err        error
 }
