@@ -49,6 +49,19 @@ func (p *watchProcess) readyzReasons(t *testing.T) []string {
 	return body.Reasons
 }
 
+// metricValue returns the value of one series of the watch's /metrics, such
+// as `secrets_sync_token_ttl_seconds{credentials="default"}`, as text, or
+// "" when the series is not served.
+func (p *watchProcess) metricValue(t *testing.T, series string) string {
+	t.Helper()
+	for _, line := range strings.Split(string(p.healthGet(t, "/metrics")), "\n") {
+		if value, ok := strings.CutPrefix(line, series+" "); ok {
+			return value
+		}
+	}
+	return ""
+}
+
 // expectOwnName fails when text, a message about secret own, does not name
 // own exactly once or names another secret of secrets. A key that another
 // secret shares with own may appear, since the read is the same.
@@ -159,6 +172,12 @@ secrets:
 	p.waitLog(t, 3, "server still unreachable")
 
 	expectOutageNamesEachOnce(t, p, secrets, "server "+address+" unreachable")
+	for _, set := range []string{"default", "team-b"} {
+		series := fmt.Sprintf("secrets_sync_token_ttl_seconds{credentials=%q}", set)
+		if got := p.metricValue(t, series); got != "-1" {
+			t.Errorf("%s = %q without a token, want -1", series, got)
+		}
+	}
 	p.stop(t)
 	p.expectNoSecrets(t, "never-sent-token", "never-sent-secret-id")
 }
@@ -192,6 +211,12 @@ secrets:
 	p.waitLog(t, 3, "server still unreachable")
 
 	expectOutageNamesEachOnce(t, p, secrets, "server "+s.Addr+" unreachable")
+	// The root token never expires and is still valid while the server is
+	// down.
+	series := `secrets_sync_token_ttl_seconds{credentials="default"}`
+	if got := p.metricValue(t, series); got != "0" {
+		t.Errorf("%s = %q for the root token, want 0", series, got)
+	}
 	p.stop(t)
 	p.expectNoSecrets(t, "stale-db-value", "stale-legacy-value", s.RootToken)
 }
