@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -514,6 +515,11 @@ func TestWatchRevokedTokenNotReady(t *testing.T) {
 	if !strings.Contains(status, "is no longer valid") {
 		t.Errorf("status file has no token error:\n%s", status)
 	}
+	// The revoked token had most of its hour left.
+	series := `secrets_sync_token_ttl_seconds{credentials="default"}`
+	if got := p.metricValue(t, series); got != "-1" {
+		t.Errorf("%s = %q after the token was revoked, want -1", series, got)
+	}
 
 	second := s.CreateToken(t, nil, "1h")
 	writeToken(t, tokenFile, second)
@@ -547,12 +553,23 @@ func TestWatchExpiredTokenNotReady(t *testing.T) {
 	if got := readFile(t, filepath.Join(dir, "out/app")); got != "expired-value-1" {
 		t.Errorf("file after the token expired = %q, want the last good value", got)
 	}
+	series := `secrets_sync_token_ttl_seconds{credentials="default"}`
+	if got := p.metricValue(t, series); got != "-1" {
+		t.Errorf("%s = %q after the token expired, want -1", series, got)
+	}
 
 	second := s.CreateToken(t, nil, "1h")
 	writeToken(t, tokenFile, second)
 	s.WriteKV2(t, "secret", "watchexpired/app", map[string]any{"v": "expired-value-2"})
 	waitFile(t, filepath.Join(dir, "out/app"), "expired-value-2")
 	p.waitReadiness(t, true)
+	ttl, err := strconv.ParseFloat(p.metricValue(t, series), 64)
+	if err != nil {
+		t.Fatalf("%s after a new token: %v", series, err)
+	}
+	if ttl <= 0 || ttl > 3600 {
+		t.Errorf("%s = %v for a new 1h token, want the time left, in (0, 3600]", series, ttl)
+	}
 	p.stop(t)
 	p.expectNoSecrets(t, "expired-value-1", "expired-value-2", first, second)
 }

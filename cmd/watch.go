@@ -346,6 +346,12 @@ func (t *tokenHealth) TokenTTL(credentials string, ttl time.Duration) {
 	t.metrics.SetTokenTTL(credentials, ttl)
 }
 
+// TokenInvalid sets the credential set's TTL metric to the value for no
+// valid token. Readiness follows TokenError, which an outage does not set.
+func (t *tokenHealth) TokenInvalid(credentials string) {
+	t.metrics.SetTokenInvalid(credentials)
+}
+
 // TokenError records or clears the credential set's token failure, and
 // writes the status file when that changes readiness.
 func (t *tokenHealth) TokenError(credentials string, err error) {

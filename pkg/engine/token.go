@@ -203,10 +203,11 @@ func (c *credential) ensure(ctx context.Context, force bool) error {
 	return nil
 }
 
-// loginFailed records a failed first login and returns it as a
-// *LoginError. An outage is left to the watcher, which reports it once for
-// the server. Other failures are logged here, once for the set. Repeats go
-// to debug level, except every tenth.
+// loginFailed records a failed first login, reports the set as without a
+// valid token, and returns the failure as a *LoginError. An outage is left
+// to the watcher, which reports it once for the server. Other failures are
+// logged here, once for the set. Repeats go to debug level, except every
+// tenth.
 func (c *credential) loginFailed(err error) error {
 	c.mu.Lock()
 	c.loginFailures++
@@ -218,7 +219,12 @@ func (c *credential) loginFailed(err error) error {
 	c.loginErr = loginErr
 	c.mu.Unlock()
 
-	if isOutage(err) || c.ctx.Err() != nil {
+	if c.ctx.Err() != nil {
+		c.logger.Debug("login failed", "credentials", c.displayName(), "attempt", n, "err", err)
+		return loginErr
+	}
+	c.tokens.TokenInvalid(c.displayName())
+	if isOutage(err) {
 		c.logger.Debug("login failed", "credentials", c.displayName(), "attempt", n, "err", err)
 		return loginErr
 	}
@@ -596,7 +602,7 @@ func (k *keeper) broken(err error) {
 	c.tokenErr = tokenErr
 	c.mu.Unlock()
 	c.tokens.TokenError(c.displayName(), tokenErr)
-	c.tokens.TokenTTL(c.displayName(), 0)
+	c.tokens.TokenInvalid(c.displayName())
 	if first {
 		c.logger.Error("token no longer valid, secrets of this credential set are not read", "credentials", c.displayName(),
 			"err", err, "hint", k.hint())

@@ -199,7 +199,9 @@ type state struct {
 	firstDone bool     // the first round, over every secret, has reported
 	// outage bookkeeping, for the log
 	lastOutageLog time.Time
-	outageErr     error
+	// outageErr is the server's part of the last failure that showed the
+	// server down, an *OutageError, which the secrets held back report.
+	outageErr error
 }
 
 // Run syncs cfg until ctx ends, then waits for the writes in flight,
@@ -322,7 +324,9 @@ func (w *Watcher) startDue(st *state) {
 
 // holdDue reports each secret that falls due while the server is down as
 // failed with the outage, once per outage, so that the status shows it
-// failing and its maxStale counts.
+// failing and its maxStale counts. The observer gets the outage's cause
+// without the secret's name, like the error of a secret that was read,
+// because the status and /readyz put the name before it.
 func (w *Watcher) holdDue(st *state) {
 	now := time.Now()
 	held := false
@@ -332,7 +336,7 @@ func (w *Watcher) holdDue(st *state) {
 		}
 		e.held = true
 		e.failures++
-		w.opts.Observer.SecretDone(e.secret.Name, nil, &SecretError{Secret: e.secret.Name, Err: st.outageErr})
+		w.opts.Observer.SecretDone(e.secret.Name, nil, st.outageErr)
 		held = true
 	}
 	if held && w.opts.RoundDone != nil {
@@ -454,6 +458,7 @@ func (w *Watcher) handle(st *state, ev event) {
 		}
 		if isOutage(ev.err) {
 			w.breaker.Failure(true)
+			st.outageErr = outageCause(ev.err)
 			w.remindOutage(st, ev.err)
 			return
 		}
@@ -527,9 +532,11 @@ func (w *Watcher) applyRound(st *state, r roundDone) {
 		// Other reads of the round got a response, so the server is
 		// up, and a 5xx of one path does not pause the rest.
 		if w.breaker.Failure(false) {
-			st.outageErr = outage
+			// outage is the error of one secret of the round, which
+			// the others held back must not carry.
+			st.outageErr = outageCause(outage)
 			st.lastOutageLog = now
-			w.opts.Logger.Warn("server unreachable, reads paused until it responds", "address", st.conn.client.Address(), "err", outage)
+			w.opts.Logger.Warn("server unreachable, reads paused until it responds", "address", st.conn.client.Address(), "err", st.outageErr)
 		}
 	case responded:
 		w.serverBack(st)

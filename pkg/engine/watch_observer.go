@@ -39,6 +39,10 @@ type TokenObserver interface {
 	// TokenTTL reports the TTL left on the token after a login, lookup or
 	// renewal; 0 means the token never expires.
 	TokenTTL(credentials string, ttl time.Duration)
+	// TokenInvalid reports that the set has no valid token: its login
+	// failed, also for lack of a server, or its token expired or was
+	// rejected. The next TokenTTL reports a valid token again.
+	TokenInvalid(credentials string)
 	// TokenError reports a token that no longer works, or a login that
 	// was rejected, and nil once a working token is in place again.
 	TokenError(credentials string, err error)
@@ -47,4 +51,5 @@ type TokenObserver interface {
 type nopTokenObserver struct{}
 
 func (nopTokenObserver) TokenTTL(string, time.Duration) {}
+func (nopTokenObserver) TokenInvalid(string)            {}
 func (nopTokenObserver) TokenError(string, error)       {}

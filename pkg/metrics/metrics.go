@@ -42,7 +42,7 @@ type Metrics struct {
 	syncs        *prometheus.CounterVec
 	lastSuccess  *prometheus.GaugeVec
 	filesWritten *prometheus.CounterVec
-	tokenTTL     *prometheus.GaugeVec
+	tokenTTL     *tokenTTLGauge
 }
 
 var _ engine.Observer = (*Metrics)(nil)
@@ -79,12 +79,9 @@ func New(version, commit string) *Metrics {
 			Name:      "files_written_total",
 			Help:      "Files written because their content, mode or owner changed, by secret. Files that already matched are not counted.",
 		}, []string{"secret"}),
-		tokenTTL: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace,
-			Name:      "token_ttl_seconds",
-			Help:      "Time to live of the token of each credential set, in seconds, as of its last login or renewal; 0 for a token that never expires, such as a root token.",
-		}, []string{"credentials"}),
 	}
+	// Tests replace m.now after New, so the gauge reads it at each call.
+	m.tokenTTL = newTokenTTLGauge(func() time.Time { return m.now() })
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace:   namespace,
 		Name:        "build_info",
@@ -133,16 +130,23 @@ func (m *Metrics) SecretDone(secret string, files []sink.Result, err error) {
 	}
 }
 
-// SetTokenTTL sets the token TTL of a credential set; "" is the default
-// set, shown as "default".
+// SetTokenTTL records a valid token of a credential set with ttl left, 0
+// meaning that it never expires. Scrapes count the time left down from
+// there. "" is the default set, shown as "default".
 func (m *Metrics) SetTokenTTL(credentials string, ttl time.Duration) {
-	m.tokenTTL.WithLabelValues(config.CredentialsName(credentials)).Set(ttl.Seconds())
+	m.tokenTTL.setTTL(config.CredentialsName(credentials), ttl)
+}
+
+// SetTokenInvalid records that a credential set has no valid token, which
+// scrapes show as -1 until SetTokenTTL records a new one.
+func (m *Metrics) SetTokenInvalid(credentials string) {
+	m.tokenTTL.setInvalid(config.CredentialsName(credentials))
 }
 
 // ForgetCredentials removes the token TTL of a credential set that a reload
 // removed.
 func (m *Metrics) ForgetCredentials(credentials string) {
-	m.tokenTTL.DeleteLabelValues(config.CredentialsName(credentials))
+	m.tokenTTL.forget(config.CredentialsName(credentials))
 }
 
 // Forget removes every series of a secret that a reload removed, so that a

@@ -83,6 +83,8 @@ func TestSecretDone(t *testing.T) {
 
 func TestTokenTTL(t *testing.T) {
 	m := New("dev", "none")
+	now := time.Unix(1_700_000_000, 0)
+	m.now = func() time.Time { return now }
 	m.SetTokenTTL("", time.Hour)
 	m.SetTokenTTL("team-b", 90*time.Second)
 
@@ -94,6 +96,36 @@ func TestTokenTTL(t *testing.T) {
 	if strings.Contains(scrape(t, m), `credentials="team-b"`) {
 		t.Error("team-b's token TTL is still served after ForgetCredentials")
 	}
+}
+
+func TestTokenTTLCountsDown(t *testing.T) {
+	m := New("dev", "none")
+	now := time.Unix(1_700_000_000, 0)
+	m.now = func() time.Time { return now }
+	m.SetTokenTTL("", time.Hour)
+
+	now = now.Add(50 * time.Minute)
+	expectLine(t, scrape(t, m), `secrets_sync_token_ttl_seconds{credentials="default"} 600`)
+
+	// The server no longer accepts a token whose TTL has run out.
+	now = now.Add(10 * time.Minute)
+	expectLine(t, scrape(t, m), `secrets_sync_token_ttl_seconds{credentials="default"} -1`)
+}
+
+func TestTokenTTLStates(t *testing.T) {
+	m := New("dev", "none")
+	m.SetTokenTTL("root", 0)
+	m.SetTokenTTL("expired", time.Hour)
+	m.SetTokenInvalid("expired")
+	m.SetTokenInvalid("rejected")
+	m.SetTokenInvalid("replaced")
+	m.SetTokenTTL("replaced", 0)
+
+	text := scrape(t, m)
+	expectLine(t, text, `secrets_sync_token_ttl_seconds{credentials="root"} 0`)
+	expectLine(t, text, `secrets_sync_token_ttl_seconds{credentials="expired"} -1`)
+	expectLine(t, text, `secrets_sync_token_ttl_seconds{credentials="rejected"} -1`)
+	expectLine(t, text, `secrets_sync_token_ttl_seconds{credentials="replaced"} 0`)
 }
 
 func TestForget(t *testing.T) {
