@@ -88,7 +88,7 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 		return results, nil
 	}
 
-	if err := d.makeFolders(dir, files[0].FolderModes); err != nil {
+	if err := d.makeFolders(dir, files[0].NewFolders); err != nil {
 		return nil, &WriteError{Path: files[0].Path, Op: "write", Err: err}
 	}
 	if contentChanged {
