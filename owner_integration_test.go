@@ -148,6 +148,17 @@ func TestSyncOnceNewFoldersLetOwnersIn(t *testing.T) {
 	const value = "owners-value-1"
 	s.WriteKV2(t, "secret", "onceowners/app", map[string]any{"v": value})
 	dir := openBase(t)
+	// A volume shared through its group, as Kubernetes' fsGroup makes one.
+	shared := filepath.Join(dir, "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(shared, -1, nobodyID); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeConfig(t, dir, `
 secretStore: {address: "${VAULT_ADDR}"}
 secrets:
@@ -164,6 +175,11 @@ secrets:
     files:
       - {path: linked/web/tls.key, field: v, owner: 65534}
       - {path: linked/web/ca.crt, field: v, owner: 65534, group: 65534, mode: "0640"}
+  - name: shared
+    key: onceowners/app
+    layout: linked
+    files:
+      - {path: shared/web/tls.key, field: v, mode: "0640"}
 `)
 
 	expectCode(t, run(t, dir, serverEnv(s), "sync", "--once", "-c", cfg), 0)
@@ -179,6 +195,7 @@ secrets:
 		{file: "mixed/b", uid: otherID},
 		{file: "linked/web/tls.key", uid: nobodyID},
 		{file: "linked/web/ca.crt", uid: groupMemberID, groups: []uint32{nobodyID}},
+		{file: "shared/web/tls.key", uid: groupMemberID, groups: []uint32{nobodyID}},
 	}
 	for _, r := range readers {
 		if err := readAs(t, filepath.Join(dir, r.file), value, r.uid, r.uid, r.groups...); err != nil {
@@ -207,4 +224,5 @@ secrets:
 	expectFolder(t, filepath.Join(dir, "mixed"), 0, rootGID, 0o711)
 	expectFolder(t, filepath.Join(dir, "linked"), 0, rootGID, 0o751)
 	expectFolder(t, filepath.Join(dir, "linked/web"), 0, rootGID, 0o751)
+	expectFolder(t, filepath.Join(dir, "shared/web"), 0, nobodyID, 0o750|os.ModeSetgid)
 }
