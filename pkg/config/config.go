@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/secrets-sync/secrets-sync/pkg/sink"
 	"github.com/secrets-sync/secrets-sync/pkg/template"
 )
 
@@ -184,9 +185,10 @@ type File struct {
 	UID, GID   int // -1 when not set
 	AllowEmpty bool
 	Pos        Position
-	// FolderModes maps each folder above Path to the mode it gets if a
-	// write creates it. Every file of a config shares the one map.
-	FolderModes map[string]fs.FileMode
+	// NewFolders maps each folder above Path to the mode, owner and group
+	// it gets if a write creates it. Every file of a config shares the one
+	// map.
+	NewFolders map[string]sink.FolderAttrs
 }
 
 // Position is the line and column of a value in the config file.

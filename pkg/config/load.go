@@ -210,7 +210,7 @@ type resolver struct {
 func (r *resolver) resolve() {
 	r.resolveStore()
 	r.resolveSecrets()
-	setFolderModes(r.cfg.Secrets)
+	setNewFolders(r.cfg.Secrets)
 }
 
 func (r *resolver) env(suffix string) (string, bool) {

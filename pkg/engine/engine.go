@@ -371,15 +371,15 @@ func (p *Pass) writeSecret(ctx context.Context, s *config.Secret, data map[strin
 			return nil, &RenderError{Path: f.Dest, Err: err}
 		}
 		files = append(files, sink.File{
-			Path:        f.Path,
-			Dest:        f.Dest,
-			Content:     content,
-			Mode:        f.Mode,
-			UID:         f.UID,
-			GID:         f.GID,
-			AllowEmpty:  f.AllowEmpty,
-			Linked:      s.Layout == config.LayoutLinked,
-			FolderModes: f.FolderModes,
+			Path:       f.Path,
+			Dest:       f.Dest,
+			Content:    content,
+			Mode:       f.Mode,
+			UID:        f.UID,
+			GID:        f.GID,
+			AllowEmpty: f.AllowEmpty,
+			Linked:     s.Layout == config.LayoutLinked,
+			NewFolders: f.NewFolders,
 		})
 	}
 	return p.sink.Write(ctx, s.Name, files)

@@ -66,8 +66,9 @@ func TestChownHelperProcess(t *testing.T) {
 }
 
 // runChownAttempts checks, as a process without CAP_CHOWN, that a chown to
-// another user fails with an *OwnerError and leaves nothing behind, and that
-// a chown to the process's own uid and gid succeeds.
+// another user fails with an *OwnerError and leaves nothing behind, in an
+// existing folder and in a new one, and that a chown to the process's own
+// uid and gid succeeds.
 func runChownAttempts(t *testing.T, dir string, ownUID, ownGID int) {
 	t.Helper()
 	if ownUID == 1234 || ownGID == 1234 {
@@ -86,11 +87,32 @@ func runChownAttempts(t *testing.T, dir string, ownUID, ownGID int) {
 	}
 	assertNoTempFiles(t, dir)
 
+	// A new folder for a file of another owner stays the process's, and
+	// the error is the file's, as above.
+	newDir := filepath.Join(dir, "new")
+	foreign = filepath.Join(newDir, "foreign")
+	file = newFile(foreign, secretContent)
+	file.UID, file.GID = 1234, 1234
+	file.NewFolders = map[string]FolderAttrs{newDir: {Mode: 0o700, UID: 1234, GID: 1234}}
+	_, err = d.Write(context.Background(), "kv/app", []File{file})
+	assertChownPermissionError(t, err, foreign)
+	if info, statErr := os.Stat(newDir); statErr != nil || info.Sys().(*syscall.Stat_t).Uid != uint32(ownUID) {
+		t.Errorf("new folder %s is not the process's (stat: %v)", newDir, statErr)
+	}
+
 	own := filepath.Join(dir, "own")
 	file = newFile(own, "x")
 	file.UID, file.GID = ownUID, ownGID
 	if _, err := d.Write(context.Background(), "kv/app", []File{file}); err != nil {
 		t.Errorf("chown to the process's own uid %d and gid %d failed: %v", ownUID, ownGID, err)
+	}
+
+	ownDir := filepath.Join(dir, "own-folder")
+	file = newFile(filepath.Join(ownDir, "own"), "x")
+	file.UID, file.GID = ownUID, ownGID
+	file.NewFolders = map[string]FolderAttrs{ownDir: {Mode: 0o700, UID: ownUID, GID: ownGID}}
+	if _, err := d.Write(context.Background(), "kv/app", []File{file}); err != nil {
+		t.Errorf("a new folder for the process's own uid %d and gid %d failed: %v", ownUID, ownGID, err)
 	}
 }
 

@@ -266,7 +266,7 @@ func (d *Disk) stage(file *File) (temp string, inMemory bool, err error) {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		// The folder is checked only when the file cannot be created, which
 		// saves a stat for every write into a folder that exists.
-		if err := d.makeFolders(dir, file.FolderModes); err != nil {
+		if err := d.makeFolders(dir, file.NewFolders); err != nil {
 			return "", false, &WriteError{Path: file.Path, Op: "write", Err: err}
 		}
 		f, temp, err = createTemp(dir, base)
@@ -314,13 +314,13 @@ func ownerCause(uid, gid int, err error) error {
 	return fmt.Errorf("cannot set %s: %w", describeOwner(uid, gid), err)
 }
 
-// makeFolders creates dir and its missing parents, each with the mode that
-// modes gives it, or 0700, and flushes the folder that received each new
-// entry. A new folder keeps the set-group-ID bit that a parent with the bit
-// passes on, so the files in it get the parent's group, as files written
-// straight into the parent do. Folders that already exist keep their mode
-// and owner.
-func (d *Disk) makeFolders(dir string, modes map[string]fs.FileMode) error {
+// makeFolders creates dir and its missing parents, each with the mode,
+// owner and group that folders gives it, or mode 0700 and the process's
+// owner, and flushes the folder that received each new entry. A new folder
+// keeps the set-group-ID bit that a parent with the bit passes on, so the
+// files in it get the parent's group, as files written straight into the
+// parent do. Folders that already exist keep their mode and owner.
+func (d *Disk) makeFolders(dir string, folders map[string]FolderAttrs) error {
 	info, err := os.Stat(dir)
 	if err == nil {
 		if !info.IsDir() {
@@ -334,7 +334,7 @@ func (d *Disk) makeFolders(dir string, modes map[string]fs.FileMode) error {
 
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := d.makeFolders(parent, modes); err != nil {
+		if err := d.makeFolders(parent, folders); err != nil {
 			return err
 		}
 	}
@@ -350,21 +350,52 @@ func (d *Disk) makeFolders(dir string, modes map[string]fs.FileMode) error {
 		}
 		return fmt.Errorf("create folder %s: %w", dir, stripPath(err))
 	}
-	mode := modes[dir]
-	if mode == 0 {
-		mode = 0o700
+	attrs, ok := folders[dir]
+	if !ok {
+		attrs = FolderAttrs{UID: -1, GID: -1}
 	}
-	// Mkdir applies the umask, so the mode is set again, with the
-	// set-group-ID bit if the parent passed it on.
-	info, err = os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("check new folder %s: %w", dir, stripPath(err))
+	if attrs.Mode == 0 {
+		attrs.Mode = 0o700
 	}
-	if err := os.Chmod(dir, mode|info.Mode()&fs.ModeSetgid); err != nil {
-		return fmt.Errorf("set mode of new folder %s: %w", dir, stripPath(err))
+	if err := d.setFolderAttrs(dir, attrs); err != nil {
+		return err
 	}
 	if err := d.ops.syncDir(parent); err != nil {
 		return fmt.Errorf("sync folder %s: %w", parent, stripPath(err))
+	}
+	return nil
+}
+
+// setFolderAttrs gives the folder dir, which this process has just created,
+// the owner, group and mode of attrs. The mode keeps the set-group-ID bit
+// that the folder got from its parent. It works on an open descriptor, so
+// a folder that another process puts in dir's place meanwhile is never
+// changed.
+//
+// A chown that the process lacks the privilege for leaves the folder with
+// the process's owner and group. That happens only when the chown of the
+// files below, which names the same ids, fails too and reports the cause.
+func (d *Disk) setFolderAttrs(dir string, attrs FolderAttrs) error {
+	f, err := openFile(dir, openFolderFlags, 0)
+	if err != nil {
+		return fmt.Errorf("open new folder %s: %w", dir, stripPath(err))
+	}
+	defer f.Close()
+
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("check new folder %s: %w", dir, stripPath(err))
+	}
+	if attrs.UID >= 0 || attrs.GID >= 0 {
+		err := d.ops.chown(f, attrs.UID, attrs.GID)
+		if err != nil && !isPermission(err) {
+			return fmt.Errorf("new folder %s: cannot set %s: %w", dir, describeOwner(attrs.UID, attrs.GID), stripPath(err))
+		}
+	}
+	// Mkdir applies the umask, so the mode is set again. The chown comes
+	// first, because a chown may clear the set-group-ID bit.
+	if err := f.Chmod(attrs.Mode | info.Mode()&fs.ModeSetgid); err != nil {
+		return fmt.Errorf("set mode of new folder %s: %w", dir, stripPath(err))
 	}
 	return nil
 }

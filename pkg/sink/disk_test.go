@@ -627,7 +627,7 @@ func TestDiskWriteCreatesParentFolders(t *testing.T) {
 }
 
 // TestDiskWriteCreatesFoldersWithGivenModes checks that new folders get the
-// modes of File.FolderModes whatever the umask, without the setgid bit
+// modes of File.NewFolders whatever the umask, without the setgid bit
 // under a parent that lacks it, and 0700 where the map names none.
 func TestDiskWriteCreatesFoldersWithGivenModes(t *testing.T) {
 	setUmask(t, 0o077)
@@ -635,14 +635,14 @@ func TestDiskWriteCreatesFoldersWithGivenModes(t *testing.T) {
 	path := filepath.Join(base, "shared", "web", "key")
 	file := newFile(path, "x")
 	file.Mode = 0o640
-	file.FolderModes = map[string]fs.FileMode{
-		filepath.Join(base, "shared"):        0o755,
-		filepath.Join(base, "shared", "web"): 0o750,
+	file.NewFolders = map[string]FolderAttrs{
+		filepath.Join(base, "shared"):        {Mode: 0o755, UID: -1, GID: -1},
+		filepath.Join(base, "shared", "web"): {Mode: 0o750, UID: -1, GID: -1},
 	}
 
 	mustWrite(t, NewDisk(), file)
 	other := filepath.Join(base, "other", "key")
-	mustWrite(t, NewDisk(), File{Path: other, Dest: other, Content: []byte("y"), Mode: 0o600, UID: -1, GID: -1, FolderModes: file.FolderModes})
+	mustWrite(t, NewDisk(), File{Path: other, Dest: other, Content: []byte("y"), Mode: 0o600, UID: -1, GID: -1, NewFolders: file.NewFolders})
 
 	for dir, want := range map[string]fs.FileMode{"shared": 0o755, "shared/web": 0o750, "other": 0o700} {
 		info, _ := statFile(t, filepath.Join(base, dir))
@@ -650,6 +650,145 @@ func TestDiskWriteCreatesFoldersWithGivenModes(t *testing.T) {
 			t.Errorf("mode of new folder %s = %v, expected %v", dir, got, want)
 		}
 	}
+}
+
+// requireRoot skips a test that sets owners when not run as root, and
+// fails it when CI is true, because CI runs the tests as root.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test sets owners, which needs root, and CI runs as root; run the tests as root")
+	}
+	t.Skip("setting an owner needs root")
+}
+
+// TestDiskWriteGivesNewFoldersOwner checks that new folders get the owner
+// and group of File.NewFolders, and that an existing folder keeps its own.
+func TestDiskWriteGivesNewFoldersOwner(t *testing.T) {
+	requireRoot(t)
+	base := t.TempDir()
+	path := filepath.Join(base, "app", "deep", "key")
+	file := newFile(path, "x")
+	file.UID, file.GID = 1234, 4321
+	file.NewFolders = map[string]FolderAttrs{
+		base:                               {Mode: 0o700, UID: 1234, GID: 4321},
+		filepath.Join(base, "app"):         {Mode: 0o711, UID: -1, GID: 4321},
+		filepath.Join(base, "app", "deep"): {Mode: 0o700, UID: 1234, GID: -1},
+	}
+
+	mustWrite(t, NewDisk(), file)
+
+	cases := []struct {
+		dir      string
+		uid, gid uint32
+		mode     fs.FileMode
+	}{
+		{dir: "app", uid: 0, gid: 4321, mode: 0o711},
+		{dir: "app/deep", uid: 1234, gid: uint32(os.Getgid()), mode: 0o700},
+	}
+	for _, c := range cases {
+		info, stat := statFile(t, filepath.Join(base, c.dir))
+		if stat.Uid != c.uid {
+			t.Errorf("uid of new folder %s = %d, expected %d", c.dir, stat.Uid, c.uid)
+		}
+		if stat.Gid != c.gid {
+			t.Errorf("gid of new folder %s = %d, expected %d", c.dir, stat.Gid, c.gid)
+		}
+		if got := info.Mode() & modeBits; got != c.mode {
+			t.Errorf("mode of new folder %s = %v, expected %v", c.dir, got, c.mode)
+		}
+	}
+	if _, stat := statFile(t, base); stat.Uid != uint32(os.Getuid()) || stat.Gid != uint32(os.Getgid()) {
+		t.Errorf("existing folder is owned by %d:%d, expected it unchanged", stat.Uid, stat.Gid)
+	}
+}
+
+// TestDiskWriteNewFolderKeepsSetgidWithGroup checks that a new folder under
+// a set-group-ID parent keeps the bit when it is given another group, so
+// the files later created in it get that group.
+func TestDiskWriteNewFolderKeepsSetgidWithGroup(t *testing.T) {
+	requireRoot(t)
+	base := t.TempDir()
+	if err := os.Chmod(base, 0o750|fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "web")
+	file := newFile(filepath.Join(dir, "tls.key"), "x")
+	file.Mode = 0o640
+	file.GID = 4321
+	file.NewFolders = map[string]FolderAttrs{dir: {Mode: 0o750, UID: -1, GID: 4321}}
+
+	mustWrite(t, NewDisk(), file)
+
+	info, stat := statFile(t, dir)
+	if stat.Gid != 4321 {
+		t.Errorf("gid of new folder = %d, expected 4321", stat.Gid)
+	}
+	if got := info.Mode() & modeBits; got != 0o750|fs.ModeSetgid {
+		t.Errorf("mode of new folder = %v, expected 02750", got)
+	}
+}
+
+// TestDiskWriteNewFolderChownPermission checks that a folder chown that
+// lacks the privilege leaves the folder as it is, and that the write then
+// fails with the file's own chown error, as it did before folders got an
+// owner.
+func TestDiskWriteNewFolderChownPermission(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "app")
+	path := filepath.Join(dir, "db")
+	d := NewDisk()
+	var chowned []string
+	d.ops.chown = func(f *os.File, uid, gid int) error {
+		chowned = append(chowned, f.Name())
+		return &fs.PathError{Op: "fchown", Path: f.Name(), Err: syscall.EPERM}
+	}
+	file := newFile(path, secretContent)
+	file.UID, file.GID = 1234, 1234
+	file.NewFolders = map[string]FolderAttrs{dir: {Mode: 0o700, UID: 1234, GID: 1234}}
+
+	_, err := writeFiles(t, d, file)
+
+	assertChownPermissionError(t, err, path)
+	if len(chowned) == 0 || chowned[0] != dir {
+		t.Errorf("chown calls on %v, expected the new folder %s first", chowned, dir)
+	}
+	info, stat := statFile(t, dir)
+	if stat.Uid != uint32(os.Getuid()) {
+		t.Errorf("uid of new folder = %d, expected the process's %d", stat.Uid, os.Getuid())
+	}
+	if got := info.Mode() & modeBits; got != 0o700 {
+		t.Errorf("mode of new folder = %v, expected 0700", got)
+	}
+}
+
+// TestDiskWriteNewFolderChownOtherError checks that a folder chown failing
+// for another reason than privileges fails the write and names the folder.
+func TestDiskWriteNewFolderChownOtherError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "app")
+	path := filepath.Join(dir, "db")
+	d := NewDisk()
+	d.ops.chown = func(f *os.File, uid, gid int) error {
+		return &fs.PathError{Op: "fchown", Path: f.Name(), Err: syscall.EINVAL}
+	}
+	file := newFile(path, secretContent)
+	file.NewFolders = map[string]FolderAttrs{dir: {Mode: 0o700, UID: 1234, GID: -1}}
+
+	_, err := writeFiles(t, d, file)
+
+	assertWriteError(t, err, "write", path)
+	if !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("error %v does not wrap EINVAL", err)
+	}
+	for _, part := range []string{"new folder " + dir, "uid 1234"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not contain %q", err, part)
+		}
+	}
+	assertNoContent(t, err)
 }
 
 func TestDiskWriteRecreatesRemovedFolder(t *testing.T) {

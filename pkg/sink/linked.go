@@ -88,7 +88,7 @@ func (d *Disk) writeLinked(files []File) ([]Result, error) {
 		return results, nil
 	}
 
-	if err := d.makeFolders(dir, files[0].FolderModes); err != nil {
+	if err := d.makeFolders(dir, files[0].NewFolders); err != nil {
 		return nil, &WriteError{Path: files[0].Path, Op: "write", Err: err}
 	}
 	if contentChanged {
@@ -259,7 +259,9 @@ func (d *Disk) writeVersion(dir string, files []File) (version string, err error
 }
 
 // createVersionFolder makes a new, empty version folder in dir with mode
-// versionFolderMode and returns its name.
+// versionFolderMode and returns its name. The folder keeps the set-group-ID
+// bit that dir passes on, so its files get dir's group, as the files of
+// the files layout do.
 func createVersionFolder(dir string) (string, error) {
 	stamp := time.Now().UTC().Format(versionTimeLayout)
 	for range maxTempTries {
@@ -272,9 +274,12 @@ func createVersionFolder(dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("create version folder in %s: %w", dir, stripPath(err))
 		}
-		// Mkdir applies the umask; the mode is set again to exactly
-		// versionFolderMode.
-		if err := os.Chmod(path, versionFolderMode); err != nil {
+		// Mkdir applies the umask, so the mode is set again.
+		info, err := os.Lstat(path)
+		if err == nil {
+			err = os.Chmod(path, versionFolderMode|info.Mode()&fs.ModeSetgid)
+		}
+		if err != nil {
 			_ = os.Remove(path)
 			return "", fmt.Errorf("set mode of version folder %s: %w", path, stripPath(err))
 		}

@@ -89,6 +89,42 @@ func TestLinkedWriteCreatesLayout(t *testing.T) {
 	}
 }
 
+// TestLinkedWriteKeepsSetgid checks that a version folder keeps the
+// set-group-ID bit of the linked folder, so a file without a group gets
+// the folder's group, as a file of the files layout does. Giving the
+// folder another group than the process's needs root.
+func TestLinkedWriteKeepsSetgid(t *testing.T) {
+	dir := t.TempDir()
+	gid := os.Getgid()
+	switch {
+	case os.Geteuid() == 0:
+		gid = 4321
+		if err := os.Chown(dir, -1, gid); err != nil {
+			t.Fatal(err)
+		}
+	case os.Getenv("CI") == "true":
+		t.Fatal("this test sets a group, which needs root, and CI runs as root; run the tests as root")
+	default:
+		t.Log("not root, so the group check uses the process's own group and cannot fail")
+	}
+	if err := os.Chmod(dir, 0o750|fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	file := linkedFile(filepath.Join(dir, "tls.key"), "key-1")
+	file.Mode = 0o640
+
+	mustWrite(t, NewDisk(), file)
+
+	version := assertLinkedLayout(t, dir, map[string]string{"tls.key": "key-1"})
+	info, _ := statFile(t, filepath.Join(dir, version))
+	if got := info.Mode() & modeBits; got != versionFolderMode|fs.ModeSetgid {
+		t.Errorf("version folder mode = %v, expected %v", got, versionFolderMode|fs.ModeSetgid)
+	}
+	if _, stat := statFile(t, filepath.Join(dir, version, "tls.key")); int(stat.Gid) != gid {
+		t.Errorf("tls.key gid = %d, expected the folder's %d", stat.Gid, gid)
+	}
+}
+
 func TestLinkedWriteSkipsUnchanged(t *testing.T) {
 	dir := t.TempDir()
 	files := []File{linkedFile(filepath.Join(dir, "a"), "1"), linkedFile(filepath.Join(dir, "b"), "2")}

@@ -13,6 +13,9 @@ func ownerMatches(info fs.FileInfo, uid, gid int) bool {
 	return uid < 0 && gid < 0
 }
 
+// openFolderFlags open a folder for reading its attributes.
+const openFolderFlags = os.O_RDONLY
+
 // syncFolder does nothing outside unix.
 // NOTE: so on these systems a rename may not survive a power loss.
 func syncFolder(dir string) error {

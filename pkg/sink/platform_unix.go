@@ -21,6 +21,10 @@ func ownerMatches(info fs.FileInfo, uid, gid int) bool {
 	return (uid < 0 || int(stat.Uid) == uid) && (gid < 0 || int(stat.Gid) == gid)
 }
 
+// openFolderFlags open a folder for reading its attributes and fail on
+// anything else, a symbolic link included.
+const openFolderFlags = syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_NOFOLLOW
+
 // syncFolder flushes the entries of folder dir to stable storage, which
 // makes a rename or a new entry in it durable.
 func syncFolder(dir string) error {

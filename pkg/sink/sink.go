@@ -21,9 +21,18 @@ type File struct {
 	// layout, all in one folder and replaced together. It must be the same
 	// for every file of a call. [Folder] and [Stream] ignore it.
 	Linked bool
-	// FolderModes gives the mode of each folder that Disk creates for the
-	// file. A folder it does not name gets 0700.
-	FolderModes map[string]fs.FileMode
+	// NewFolders gives the mode, owner and group of each folder that Disk
+	// creates for the file, keyed by the folder's path. A folder it does
+	// not name gets mode 0700 and keeps the owner and group it was created
+	// with.
+	NewFolders map[string]FolderAttrs
+}
+
+// FolderAttrs is the mode, owner and group that [Disk] gives a folder it
+// creates.
+type FolderAttrs struct {
+	Mode     fs.FileMode // permission bits only; the set-group-ID bit comes from the parent
+	UID, GID int         // -1 means "do not set", as in [File]
 }
 
 // Result is the outcome for one file of a Write call.
