@@ -410,6 +410,9 @@ secrets:
 
 func TestWatchRenewsShortToken(t *testing.T) {
 	t.Parallel()
+	// The binary is built before the token exists, so that a slow build
+	// does not use up the token's 4s.
+	binary(t)
 	s := vaulttest.Shared(t)
 	s.WriteKV2(t, "secret", "watchrenew/app", map[string]any{"v": "renew-value-1"})
 	token := s.CreateToken(t, nil, "4s")
@@ -536,6 +539,8 @@ func TestWatchRevokedTokenNotReady(t *testing.T) {
 
 func TestWatchExpiredTokenNotReady(t *testing.T) {
 	t.Parallel()
+	// As in TestWatchRenewsShortToken, the build comes before the token.
+	binary(t)
 	s := vaulttest.Shared(t)
 	s.WriteKV2(t, "secret", "watchexpired/app", map[string]any{"v": "expired-value-1"})
 	renewable := false
