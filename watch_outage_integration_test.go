@@ -220,3 +220,49 @@ secrets:
 	p.stop(t)
 	p.expectNoSecrets(t, "stale-db-value", "stale-legacy-value", s.RootToken)
 }
+
+// TestWatchRejectedSetsNamedOnce checks that with two credential sets
+// rejected at once, /readyz and isready give each set's error once, on the
+// token line, that each secret points to it, and that the status file
+// lists both sets.
+func TestWatchRejectedSetsNamedOnce(t *testing.T) {
+	t.Parallel()
+	s := vaulttest.Shared(t)
+	s.WriteKV2(t, "secret", "rejected-sets/db", map[string]any{"v": "rejected-sets-value"})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+secretStore:
+  address: ${VAULT_ADDR}
+  credentials:
+    team-a: {authMethod: token, token: "${TOKEN_A}"}
+    team-b: {authMethod: token, token: "${TOKEN_B}"}
+secrets:
+  - {name: db, key: rejected-sets/db, credentials: team-a, refreshInterval: 1s, files: [{path: out/db, field: v}]}
+  - {name: cache, key: rejected-sets/db, credentials: team-b, refreshInterval: 1s, files: [{path: out/cache, field: v}]}
+`)
+	env := []string{"VAULT_ADDR=" + s.Addr, "TOKEN_A=rejected-token-of-team-a", "TOKEN_B=rejected-token-of-team-b"}
+	p := startWatch(t, dir, env, "watch", "-c", cfg)
+	p.waitReadiness(t, false)
+	waitUntil(t, "both sets in the status file's tokenErrors", func() bool {
+		st, err := status.ReadFile(p.statusFile)
+		return err == nil && len(st.TokenErrors) == 2
+	})
+
+	isready := run(t, p.dir, p.env, "isready", "--status-file", p.statusFile)
+	sources := map[string]string{
+		"/readyz": strings.Join(p.readyzReasons(t), "\n"),
+		"isready": isready.stdout + isready.stderr,
+	}
+	for source, text := range sources {
+		for _, set := range []string{"team-a", "team-b"} {
+			if n := strings.Count(text, set); n != 1 {
+				t.Errorf("%s names credential set %s %d times, want once:\n%s", source, set, n, text)
+			}
+		}
+		if n := strings.Count(text, "the token error above"); n != 2 {
+			t.Errorf("%s points to the token error %d times, want once per secret:\n%s", source, n, text)
+		}
+	}
+	p.stop(t)
+	p.expectNoSecrets(t, "rejected-sets-value", "rejected-token-of-team-a", "rejected-token-of-team-b")
+}

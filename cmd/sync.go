@@ -69,7 +69,7 @@ func runSync(c *cobra.Command, root *rootOptions) error {
 	runChangeHooks(c.Context(), cfg.Secrets, report, logger)
 	// watch keeps this field up to date, and sync --once fills it once, so
 	// that isready names a rejected token once rather than for each secret.
-	tracker.SetTokenError(rejectedLogins(report.LoginErrors))
+	tracker.SetTokenErrors(rejectedLogins(report.LoginErrors))
 	tracker.MarkFinished()
 	statusOut.write(tracker.Snapshot())
 	synced, failed, changed, unchanged, removed := report.Counts()

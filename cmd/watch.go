@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -363,12 +363,12 @@ func (t *tokenHealth) TokenError(credentials string, err error) {
 		t.errors[credentials] = err
 	}
 	changed := had || err != nil
-	joined := joinByName(t.errors)
+	failures := byName(t.errors)
 	t.mu.Unlock()
 	if !changed {
 		return
 	}
-	t.tracker.SetTokenError(joined)
+	t.tracker.SetTokenErrors(failures)
 	t.status.write(t.tracker.Snapshot())
 }
 
@@ -378,35 +378,29 @@ func (t *tokenHealth) forget(credentials string) {
 	t.TokenError(credentials, nil)
 }
 
-// joinByName joins the messages of errs, by credential set name, in the
-// order of the names, or returns nil when errs is empty.
-func joinByName(errs map[string]error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	names := make([]string, 0, len(errs))
-	for name := range errs {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	messages := make([]string, len(names))
+// byName returns the errors of errs in the order of their credential set
+// names.
+func byName(errs map[string]error) []error {
+	names := slices.Sorted(maps.Keys(errs))
+	sorted := make([]error, len(names))
 	for i, name := range names {
-		messages[i] = errs[name].Error()
+		sorted[i] = errs[name]
 	}
-	return errors.New(strings.Join(messages, "; "))
+	return sorted
 }
 
-// rejectedLogins returns the joined errors of the credential sets whose
-// token or login was rejected, or whose credential file could not be read,
-// leaving out failures to reach the server, which are no token failures.
-func rejectedLogins(errs map[string]error) error {
+// rejectedLogins returns the errors of the credential sets whose token or
+// login was rejected, or whose credential file could not be read, in the
+// order of the set names. It leaves out failures to reach the server,
+// which are no token failures.
+func rejectedLogins(errs map[string]error) []error {
 	rejected := map[string]error{}
 	for name, err := range errs {
 		if isCredentialFailure(err) {
 			rejected[name] = err
 		}
 	}
-	return joinByName(rejected)
+	return byName(rejected)
 }
 
 // runChangeHooks runs, one after the other, the onChange of each secret of

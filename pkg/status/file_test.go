@@ -30,7 +30,8 @@ func sampleStatus(secrets int) Status {
 func TestWriteFileRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "status.json")
 	want := sampleStatus(2)
-	want.TokenError = "token expired"
+	want.TokenError = "token expired; login denied"
+	want.TokenErrors = []string{"token expired", "login denied"}
 	want.Secrets[1] = SecretStatus{Name: "tls", State: StateFailed, LastError: "forbidden", MaxStaleSeconds: 90}
 
 	if err := WriteFile(path, want); err != nil {

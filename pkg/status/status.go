@@ -45,9 +45,13 @@ type Status struct {
 	// stays false for watch.
 	Finished bool `json:"finished"`
 	// TokenError is the last token failure (renewal or login), or "" when
-	// the token is fine.
-	TokenError string         `json:"tokenError"`
-	Secrets    []SecretStatus `json:"secrets"`
+	// the token is fine. With several credential sets failing it joins
+	// their messages with "; ".
+	TokenError string `json:"tokenError"`
+	// TokenErrors holds the message of each failing credential set that
+	// TokenError joins, so that a secret's error can be matched to one.
+	TokenErrors []string       `json:"tokenErrors,omitempty"`
+	Secrets     []SecretStatus `json:"secrets"`
 }
 
 // SecretStatus is the state of one secret. Times are zero, and left out of
@@ -102,8 +106,12 @@ func (s Status) Ready(now time.Time) (bool, []string) {
 	if s.TokenError != "" {
 		reasons = append(reasons, "token: "+s.TokenError)
 	}
+	tokenErrors := s.TokenErrors
+	if len(tokenErrors) == 0 && s.TokenError != "" {
+		tokenErrors = []string{s.TokenError}
+	}
 	for _, secret := range s.Secrets {
-		if s.TokenError != "" && strings.Contains(secret.LastError, s.TokenError) {
+		if failedWithToken(secret.LastError, tokenErrors) {
 			// The secret failed with the token, so its reason points up to
 			// the token line instead of repeating it.
 			secret.LastError = "the token error above"
@@ -113,6 +121,16 @@ func (s Status) Ready(now time.Time) (bool, []string) {
 		}
 	}
 	return len(reasons) == 0, reasons
+}
+
+// failedWithToken reports whether message contains one of tokenErrors.
+func failedWithToken(message string, tokenErrors []string) bool {
+	for _, tokenErr := range tokenErrors {
+		if tokenErr != "" && strings.Contains(message, tokenErr) {
+			return true
+		}
+	}
+	return false
 }
 
 // notReadyReason returns why the secret keeps the process from being

@@ -147,6 +147,34 @@ func TestReadyNamesTokenErrorOnce(t *testing.T) {
 	}
 }
 
+func TestReadyNamesEachSetTokenErrorOnce(t *testing.T) {
+	errA := "log in with credentials a: permission denied"
+	errB := "log in with credentials b: invalid role_id"
+	s := Status{
+		TokenError:  errA + "; " + errB,
+		TokenErrors: []string{errA, errB},
+		Secrets: []SecretStatus{
+			{Name: "x", State: StateFailed, LastError: "secret x: " + errA},
+			{Name: "y", State: StateFailed, LastError: "secret y: " + errB},
+		},
+	}
+	_, reasons := s.Ready(time.Now())
+	all := strings.Join(reasons, "\n")
+	if len(reasons) != 3 {
+		t.Fatalf("reasons = %q, want 3: token, x, y", reasons)
+	}
+	for _, message := range []string{errA, errB} {
+		if got := strings.Count(all, message); got != 1 {
+			t.Errorf("%q appears %d times, want once:\n%s", message, got, all)
+		}
+	}
+	for i, name := range []string{"x", "y"} {
+		if !strings.Contains(reasons[i+1], "the token error above") {
+			t.Errorf("reason for %s = %q, want it to point to the token error", name, reasons[i+1])
+		}
+	}
+}
+
 func TestReadyReasonOnOneLine(t *testing.T) {
 	s := Status{Secrets: []SecretStatus{{Name: "a", State: StateFailed, LastError: "first line\nsecond line"}}}
 	_, reasons := s.Ready(time.Now())

@@ -3,6 +3,7 @@ package status
 import (
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,16 +15,16 @@ import (
 // Tracker is the live status of a process. It implements engine.Observer,
 // and all its methods are safe for concurrent use.
 type Tracker struct {
-	mu         sync.Mutex
-	now        func() time.Time // the clock; tests replace it
-	pid        int
-	command    string
-	startedAt  time.Time
-	updatedAt  time.Time
-	finished   bool
-	tokenError string
-	secrets    []SecretStatus // in config order
-	index      map[string]int // secret name to its place in secrets
+	mu          sync.Mutex
+	now         func() time.Time // the clock; tests replace it
+	pid         int
+	command     string
+	startedAt   time.Time
+	updatedAt   time.Time
+	finished    bool
+	tokenErrors []string
+	secrets     []SecretStatus // in config order
+	index       map[string]int // secret name to its place in secrets
 }
 
 var _ engine.Observer = (*Tracker)(nil)
@@ -112,11 +113,21 @@ func (t *Tracker) SecretDone(secret string, files []sink.Result, err error) {
 // ready, such as a static token that expired or a login that is denied. A
 // nil err clears it.
 func (t *Tracker) SetTokenError(err error) {
+	if err == nil {
+		t.SetTokenErrors(nil)
+		return
+	}
+	t.SetTokenErrors([]error{err})
+}
+
+// SetTokenErrors records the token failures of several credential sets, one
+// error each, in the order given. An empty errs clears them.
+func (t *Tracker) SetTokenErrors(errs []error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.tokenError = ""
-	if err != nil {
-		t.tokenError = err.Error()
+	t.tokenErrors = nil
+	for _, err := range errs {
+		t.tokenErrors = append(t.tokenErrors, err.Error())
 	}
 	t.updatedAt = t.now()
 }
@@ -143,13 +154,14 @@ func (t *Tracker) Snapshot() Status {
 		secrets[i].Stale = secrets[i].staleAt(now)
 	}
 	return Status{
-		PID:        t.pid,
-		StartedAt:  t.startedAt,
-		Command:    t.command,
-		UpdatedAt:  t.updatedAt,
-		Finished:   t.finished,
-		TokenError: t.tokenError,
-		Secrets:    secrets,
+		PID:         t.pid,
+		StartedAt:   t.startedAt,
+		Command:     t.command,
+		UpdatedAt:   t.updatedAt,
+		Finished:    t.finished,
+		TokenError:  strings.Join(t.tokenErrors, "; "),
+		TokenErrors: slices.Clone(t.tokenErrors),
+		Secrets:     secrets,
 	}
 }
 

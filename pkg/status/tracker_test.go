@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -289,6 +290,27 @@ func TestTrackerTokenError(t *testing.T) {
 	tr.SetTokenError(nil)
 	if ready, reasons := tr.Ready(); !ready {
 		t.Errorf("not ready after the token error was cleared: %v", reasons)
+	}
+}
+
+func TestTrackerTokenErrorsOfSets(t *testing.T) {
+	tr := NewTracker(CommandWatch)
+	tr.SetSecrets(secretsNamed("db"))
+	tr.SecretDone("db", nil, nil)
+
+	tr.SetTokenErrors([]error{errors.New("login a denied"), errors.New("token b expired")})
+	snap := tr.Snapshot()
+	if snap.TokenError != "login a denied; token b expired" {
+		t.Errorf("tokenError = %q, want both messages joined", snap.TokenError)
+	}
+	if !slices.Equal(snap.TokenErrors, []string{"login a denied", "token b expired"}) {
+		t.Errorf("tokenErrors = %q, want one message per set", snap.TokenErrors)
+	}
+
+	tr.SetTokenErrors(nil)
+	snap = tr.Snapshot()
+	if snap.TokenError != "" || snap.TokenErrors != nil {
+		t.Errorf("after clearing: tokenError = %q, tokenErrors = %q, want none", snap.TokenError, snap.TokenErrors)
 	}
 }
 
