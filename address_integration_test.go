@@ -171,6 +171,11 @@ func TestSyncOnceAddressPasswordRejected(t *testing.T) {
 		t.Errorf("login failure address = %v, want %s", got, redacted(proxy))
 	}
 	expectShown(t, "the log", res.stderr, "401")
+	expectShown(t, "the log", res.stderr, "rejected by a proxy in front of the server")
+	expectShown(t, "the log", res.stderr, "check the user and password in the server address (VAULT_ADDR")
+	if strings.Contains(res.stderr, "invalid or expired") {
+		t.Errorf("the log blames the token for the proxy's 401:\n%s", res.stderr)
+	}
 	expectPasswordHidden(t, "the status file", readFile(t, statusFile), wrongPassword)
 }
 

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"errors"
+	"net/http"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/engine"
@@ -81,6 +82,13 @@ func isCredentialFailure(err error) bool {
 	var vaultErr *vault.Error
 	var credErr *vault.CredentialError
 	return (errors.As(err, &vaultErr) && vaultErr.Kind == vault.KindAuth) || errors.As(err, &credErr)
+}
+
+// isProxyRejection reports whether err is a 401 response, which Vault does
+// not send for a token, so a proxy in front of it rejected the request.
+func isProxyRejection(err error) bool {
+	var vaultErr *vault.Error
+	return errors.As(err, &vaultErr) && vaultErr.Status == http.StatusUnauthorized
 }
 
 // isConnectionFailure reports whether err is a request that got no
@@ -169,6 +177,8 @@ func hint(code int, err error) string {
 		return "fix the command line; secrets-sync --help lists the commands, and secrets-sync COMMAND --help their flags"
 	case ExitUnreachable:
 		switch {
+		case onlyFailuresOf(err, ExitUnreachable, isProxyRejection):
+			return "check the user and password in the server address (VAULT_ADDR or secretStore.address), or the settings of the proxy in front of the server"
 		case onlyFailuresOf(err, ExitUnreachable, isCredentialFailure):
 			return "check the credentials: VAULT_TOKEN, or the token, tokenFile and login settings of the credential set under secretStore"
 		case onlyFailuresOf(err, ExitUnreachable, isConnectionFailure):

@@ -76,6 +76,7 @@ func TestHintForUnreachable(t *testing.T) {
 	connection := hint(ExitUnreachable, passOf(unreachable))
 	credentials := hint(ExitUnreachable, passOf(authDenied))
 	unavailable := hint(ExitUnreachable, passOf(sealed))
+	proxy := hint(ExitUnreachable, passOf(&vault.Error{Kind: vault.KindAuth, Status: 401}))
 	generic := hint(ExitUnreachable, passOf(authDenied, unreachable))
 	if !strings.Contains(connection, "server address") {
 		t.Errorf("hint for an unreachable server = %q, expected it to name the server address", connection)
@@ -88,6 +89,12 @@ func TestHintForUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(credentials, "credentials") {
 		t.Errorf("hint for a rejected token = %q, expected it to name the credentials", credentials)
+	}
+	if !strings.Contains(proxy, "user and password in the server address") {
+		t.Errorf("hint for a 401 from a proxy = %q, expected the user and password of the address", proxy)
+	}
+	if strings.Contains(proxy, "TOKEN") {
+		t.Errorf("hint for a 401 from a proxy = %q, expected no token", proxy)
 	}
 	if !strings.Contains(unavailable, "unsealed") {
 		t.Errorf("hint for a sealed server = %q, expected it to mention unsealing", unavailable)

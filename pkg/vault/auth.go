@@ -65,7 +65,7 @@ func authError(err error, hint string) error {
 		return e
 	}
 	e.Kind = KindAuth
-	if errors.Is(e.Err, errTokenControl) {
+	if errors.Is(e.Err, errTokenControl) || errors.Is(e.Err, errProxyUnauthorized) {
 		return e
 	}
 	if e.Err != nil {

@@ -79,7 +79,7 @@ func TestErrorHidesAddressPassword(t *testing.T) {
 		kind                     Kind
 	}{
 		{"unreachable", closed, proxyPassword, KindUnreachable},
-		{"rejected by the proxy", rejecting, "wrong-pw", KindInvalid},
+		{"rejected by the proxy", rejecting, "wrong-pw", KindAuth},
 		{"rejected by the server", rejecting, proxyPassword, KindForbidden},
 	}
 	for _, c := range cases {
