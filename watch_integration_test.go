@@ -747,11 +747,11 @@ func TestHookRunsRenderOfEverySecret(t *testing.T) {
 	s.WriteKV2(t, "secret", "hookrender/cache", map[string]any{"v": "hook-render-cache"})
 	dir := t.TempDir()
 	writeToken(t, filepath.Join(dir, "token"), s.RootToken)
-	// The hook's environment has no VAULT_* variables, so the address and
-	// the token file are written in the config. The hook gets
-	// SECRETS_SYNC_SECRET=db, which must not limit render to db.
+	// The hook's environment keeps VAULT_ADDR but no token, so the token
+	// comes from a file. The hook gets SECRETS_SYNC_SECRET=db, which must
+	// not limit render to db.
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
-secretStore: {address: %q, tokenFile: token}
+secretStore: {address: "${VAULT_ADDR}", tokenFile: token}
 secrets:
   - name: db
     key: hookrender/db
@@ -761,8 +761,8 @@ secrets:
   - name: cache
     key: hookrender/cache
     files: [{path: out/cache, field: v}]
-`, s.Addr, binary(t)))
-	expectCode(t, run(t, dir, nil, "sync", "--once", "-c", cfg), 0)
+`, binary(t)))
+	expectCode(t, run(t, dir, []string{"VAULT_ADDR=" + s.Addr}, "sync", "--once", "-c", cfg), 0)
 	rendered := readFile(t, filepath.Join(dir, "rendered.txt"))
 	for _, value := range []string{"hook-render-db", "hook-render-cache"} {
 		if !strings.Contains(rendered, value) {

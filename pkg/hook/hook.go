@@ -177,19 +177,39 @@ func (r *Runner) runCommand(ctx context.Context, secret string, onChange *config
 	r.logger.Error("onChange command failed", fields...)
 }
 
-// commandEnv returns env without the VAULT_ and BAO_ variables, which may
-// hold a token, and with the secret's name and changed paths added.
+// connectionSettings are the VAULT_ and BAO_ variables, by their part after
+// the prefix, that set the server's address and namespace and how its TLS
+// certificate is checked. A command keeps them, so that a secrets-sync
+// render it runs reaches the server as the running process does.
+var connectionSettings = map[string]bool{
+	"ADDR": true, "NAMESPACE": true, "CACERT": true, "CAPATH": true,
+	"CLIENT_CERT": true, "CLIENT_KEY": true, "TLS_SERVER_NAME": true, "SKIP_VERIFY": true,
+}
+
+// commandEnv returns env with the secret's name and changed paths added,
+// and without the VAULT_ and BAO_ variables other than connectionSettings,
+// because those others may hold a token or another credential.
 func commandEnv(env []string, secret string, changed []string) []string {
 	out := make([]string, 0, len(env)+2)
 	for _, entry := range env {
 		name, _, _ := strings.Cut(entry, "=")
-		if strings.HasPrefix(name, "VAULT_") || strings.HasPrefix(name, "BAO_") ||
-			name == EnvChangedFiles || name == EnvSecret {
+		if name == EnvChangedFiles || name == EnvSecret || isCredentialVariable(name) {
 			continue
 		}
 		out = append(out, entry)
 	}
 	return append(out, EnvSecret+"="+secret, EnvChangedFiles+"="+strings.Join(changed, "\n"))
+}
+
+// isCredentialVariable reports whether name is a VAULT_ or BAO_ variable
+// that is not one of connectionSettings.
+func isCredentialVariable(name string) bool {
+	for _, prefix := range []string{"VAULT_", "BAO_"} {
+		if rest, ok := strings.CutPrefix(name, prefix); ok {
+			return !connectionSettings[rest]
+		}
+	}
+	return false
 }
 
 func (r *Runner) sendSignal(secret string, onChange *config.OnChange) {

@@ -30,6 +30,9 @@ func shell(script string) *config.OnChange {
 func TestRunCommandEnvironment(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "token-that-must-not-leak")
 	t.Setenv("BAO_TOKEN", "bao-token-that-must-not-leak")
+	t.Setenv("VAULT_SECRET_ID", "secret-id-that-must-not-leak")
+	t.Setenv("VAULT_ADDR", "https://127.0.0.1:8200")
+	t.Setenv("BAO_CACERT", "/certs/ca.pem")
 	t.Setenv("KEPT_VARIABLE", "kept")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "env")
@@ -48,7 +51,12 @@ func TestRunCommandEnvironment(t *testing.T) {
 		t.Errorf("environment lacks the changed paths, one per line:\n%s", env)
 	}
 	if strings.Contains(env, "must-not-leak") {
-		t.Errorf("environment contains a VAULT_ or BAO_ token:\n%s", env)
+		t.Errorf("environment contains a VAULT_ or BAO_ credential:\n%s", env)
+	}
+	for _, setting := range []string{"VAULT_ADDR=https://127.0.0.1:8200\n", "BAO_CACERT=/certs/ca.pem\n"} {
+		if !strings.Contains(env, setting) {
+			t.Errorf("environment lacks the connection setting %q:\n%s", setting, env)
+		}
 	}
 	if !strings.Contains(env, "KEPT_VARIABLE=kept") {
 		t.Errorf("environment lost an unrelated variable:\n%s", env)
