@@ -84,7 +84,7 @@ func (s *Session) Read(ctx context.Context, req Request) (*Secret, error) {
 			}
 		}
 		if errors.As(err, &e) && e.Kind == KindForbidden {
-			e.Err = fmt.Errorf("permission denied; the token's policy must allow read on %s", apiPath)
+			e.Err = fmt.Errorf("permission denied; either the token's policy does not allow read on %s, or the token is no longer valid", apiPath)
 		}
 		return nil, err
 	}
