@@ -378,6 +378,10 @@ secrets:
 	if n := len(jsonLogLines(res.stderr, "login failed")); n != 1 {
 		t.Errorf("got %d login failed lines, want 1:\n%s", n, res.stderr)
 	}
+	wantHint := "\nHint: check the credentials: the settings of secretStore.credentials.ci\n"
+	if !strings.Contains(res.stderr, wantHint) {
+		t.Errorf("stderr lacks the hint %q:\n%s", wantHint, res.stderr)
+	}
 	if strings.Contains(res.stderr, "denied-token-4417") {
 		t.Errorf("stderr contains the token:\n%s", res.stderr)
 	}

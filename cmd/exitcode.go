@@ -2,7 +2,11 @@ package cmd
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/secrets-sync/secrets-sync/pkg/config"
 	"github.com/secrets-sync/secrets-sync/pkg/engine"
@@ -89,6 +93,45 @@ func isCredentialFailure(err error) bool {
 func isProxyRejection(err error) bool {
 	var vaultErr *vault.Error
 	return errors.As(err, &vaultErr) && vaultErr.Status == http.StatusUnauthorized
+}
+
+// defaultCredentialsHint is the hint after rejected credentials whose set
+// is the default one, or is not known.
+const defaultCredentialsHint = "check the credentials: VAULT_TOKEN, or the token, tokenFile and login settings of the credential set under secretStore"
+
+// credentialHint returns the hint after the rejected credentials of err. It
+// names the credential sets of the failures, unless a failure does not
+// carry its set or every failure is of the default set.
+func credentialHint(err error) string {
+	sets := map[string]bool{}
+	for _, e := range failures(err) {
+		if singleExitCode(e) != ExitUnreachable {
+			continue
+		}
+		var loginErr *engine.LoginError
+		var tokenErr *engine.TokenError
+		switch {
+		case errors.As(e, &loginErr):
+			sets[loginErr.Credentials] = true
+		case errors.As(e, &tokenErr):
+			sets[tokenErr.Credentials] = true
+		default:
+			return defaultCredentialsHint
+		}
+	}
+	if len(sets) == 0 || (len(sets) == 1 && sets[""]) {
+		return defaultCredentialsHint
+	}
+	var parts []string
+	if sets[""] {
+		parts = append(parts, "VAULT_TOKEN, or the token, tokenFile and login settings under secretStore")
+	}
+	for _, name := range slices.Sorted(maps.Keys(sets)) {
+		if name != "" {
+			parts = append(parts, fmt.Sprintf("the settings of secretStore.credentials.%s", name))
+		}
+	}
+	return "check the credentials: " + strings.Join(parts, ", and ")
 }
 
 // isConnectionFailure reports whether err is a request that got no
@@ -180,7 +223,7 @@ func hint(code int, err error) string {
 		case onlyFailuresOf(err, ExitUnreachable, isProxyRejection):
 			return "check the user and password in the server address (VAULT_ADDR or secretStore.address), or the settings of the proxy in front of the server"
 		case onlyFailuresOf(err, ExitUnreachable, isCredentialFailure):
-			return "check the credentials: VAULT_TOKEN, or the token, tokenFile and login settings of the credential set under secretStore"
+			return credentialHint(err)
 		case onlyFailuresOf(err, ExitUnreachable, isConnectionFailure):
 			return "check the server address and its TLS settings: VAULT_ADDR and VAULT_CACERT, or address and tlsCACert under secretStore"
 		case onlyFailuresOf(err, ExitUnreachable, isUnavailableFailure):

@@ -23,6 +23,33 @@ func passOf(errs ...error) error {
 	return &engine.PassError{Errors: wrapped}
 }
 
+func TestHintNamesCredentialSets(t *testing.T) {
+	denied := &vault.Error{Kind: vault.KindAuth}
+	loginOf := func(set string) error { return &engine.LoginError{Credentials: set, Err: denied} }
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"default set", passOf(loginOf("")), defaultCredentialsHint},
+		{"named set", passOf(loginOf("ci"), loginOf("ci")),
+			"check the credentials: the settings of secretStore.credentials.ci"},
+		{"named and default sets", passOf(loginOf("team-b"), loginOf(""), loginOf("ci")),
+			"check the credentials: VAULT_TOKEN, or the token, tokenFile and login settings under secretStore, " +
+				"and the settings of secretStore.credentials.ci, and the settings of secretStore.credentials.team-b"},
+		{"expired token of a named set", passOf(&engine.TokenError{Credentials: "ci", Err: denied}),
+			"check the credentials: the settings of secretStore.credentials.ci"},
+		{"set not known", passOf(loginOf("ci"), denied), defaultCredentialsHint},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := hint(ExitUnreachable, c.err); got != c.want {
+				t.Errorf("hint = %q, expected %q", got, c.want)
+			}
+		})
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	invalid := &config.InvalidError{File: "c.yaml"}
 	unreachable := &vault.Error{Kind: vault.KindUnreachable}
