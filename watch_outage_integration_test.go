@@ -266,3 +266,34 @@ secrets:
 	p.stop(t)
 	p.expectNoSecrets(t, "rejected-sets-value", "rejected-token-of-team-a", "rejected-token-of-team-b")
 }
+
+// TestWatchStatusFileStaleDuringOutage checks that a secret that becomes
+// stale while the server is down is marked stale in the status file too,
+// although no round runs then. Its maxStale outlasts the moment the outage
+// holds it back, so only a later write can mark it.
+func TestWatchStatusFileStaleDuringOutage(t *testing.T) {
+	t.Parallel()
+	s := vaulttest.Start(t)
+	s.WriteKV2(t, "secret", "outage-file/app", map[string]any{"v": "outage-file-value"})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, `
+secretStore: {address: "${VAULT_ADDR}"}
+secrets:
+  - {name: app, key: outage-file/app, refreshInterval: 1s, maxStale: 4s, files: [{path: out/app, field: v}]}
+`)
+	p := startWatch(t, dir, serverEnv(s), "watch", "-c", cfg)
+	waitFile(t, filepath.Join(dir, "out/app"), "outage-file-value")
+	p.waitReadiness(t, true)
+
+	s.Stop()
+	p.waitLog(t, 1, "server unreachable, reads paused until it responds")
+	waitUntil(t, "/readyz to report the secret stale", func() bool {
+		return strings.Contains(strings.Join(p.readyzReasons(t), "\n"), `secret "app" is stale`)
+	})
+	waitUntil(t, "the status file to mark the secret stale", func() bool {
+		st, err := status.ReadFile(p.statusFile)
+		return err == nil && len(st.Secrets) == 1 && st.Secrets[0].Stale
+	})
+	p.stop(t)
+	p.expectNoSecrets(t, "outage-file-value", s.RootToken)
+}

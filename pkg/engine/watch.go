@@ -38,7 +38,8 @@ type WatchOptions struct {
 	// Hooks runs the onChange of each secret whose files changed.
 	Hooks HookRunner
 	// RoundDone is called after the results of each round are applied,
-	// from the watcher's goroutine, for example to write a status file.
+	// and after each failed probe of a server that is down, from the
+	// watcher's goroutine, for example to write a status file.
 	RoundDone func()
 	// Reloading is called from the watcher's goroutine with a reloaded
 	// config once it has passed the watcher's checks, just before its
@@ -460,6 +461,11 @@ func (w *Watcher) handle(st *state, ev event) {
 			w.breaker.Failure(true)
 			st.outageErr = outageCause(ev.err)
 			w.remindOutage(st, ev.err)
+			// No round runs while the server is down, but a held secret
+			// may have become stale since the last round.
+			if w.opts.RoundDone != nil {
+				w.opts.RoundDone()
+			}
 			return
 		}
 		w.serverBack(st)
