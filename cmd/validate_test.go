@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,6 +30,14 @@ func cleanEnv(t *testing.T, pairs ...string) string {
 		}
 	}
 	dir := t.TempDir()
+	// t.TempDir makes its folders 0700. Opened up, they do not trigger the
+	// warning for files that others may read behind a folder they cannot
+	// enter.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Setenv("HOME", dir)
 	for i := 0; i+1 < len(pairs); i += 2 {
 		t.Setenv(pairs[i], pairs[i+1])
@@ -446,6 +455,12 @@ func TestValidateMistakes(t *testing.T) {
 			code:   2,
 		},
 		{
+			name:   "owner behind a folder only its owner may enter",
+			config: strings.Replace(valid, "      - path: out/db-password\n", "      - path: existing/db-password\n        owner: 65534\n", 1),
+			want:   []string{`config.yaml:9:16: warning: secrets[0].files[0].owner: owner 65534 cannot reach existing/db-password: folder ${DIR}/existing (owner ` + strconv.Itoa(os.Getuid()) + `, mode 0700) lets no one else in; run chmod go+x ${DIR}/existing, or write the file elsewhere`},
+			code:   0,
+		},
+		{
 			name:   "method write without refreshInterval",
 			config: strings.Replace(valid, "    key: app/db\n", "    key: issue/web\n    mountPath: pki\n    engine: generic\n    method: write\n", 1),
 			want:   []string{`config.yaml:9:13: warning: secrets[0].method: method write sends its request again at every refresh unless a lease can be renewed, and each request may issue new credentials, such as a certificate; set refreshInterval (the default is 5m), see docs/leases.md`},
@@ -462,6 +477,9 @@ func TestValidateMistakes(t *testing.T) {
 			res := execute(t, "", "validate", "-c", "config.yaml")
 			lines := strings.Split(res.stdout, "\n")
 			for _, want := range c.want {
+				// ${DIR} stands for the test's folder, which a message
+				// may name.
+				want = strings.ReplaceAll(want, "${DIR}", dir)
 				if !containsLine(lines, want) {
 					t.Errorf("output lacks the line\n%s\ngot:\n%s", want, res.stdout)
 				}

@@ -205,6 +205,9 @@ type resolver struct {
 	// dirExists records for each destination folder checked so far whether
 	// it exists.
 	dirExists map[string]bool
+	// folders holds the owner and mode of each existing folder examined by
+	// checkReach.
+	folders map[string]existingFolder
 }
 
 func (r *resolver) resolve() {
@@ -678,6 +681,7 @@ func (r *resolver) resolveFiles(rs *rawSecret, defaultMode os.FileMode) []File {
 			continue
 		}
 		r.checkModeExposure(f, rf)
+		r.checkReach(f, rf)
 		files = append(files, f)
 	}
 	for _, e := range rs.templateData {
