@@ -774,7 +774,7 @@ secrets:
 	if !strings.Contains(res.stderr, "403") {
 		t.Errorf("stderr lacks the status:\n%s", res.stderr)
 	}
-	// Vault answers 403 both to a policy that denies the path and to a
+	// Vault responds with 403 both to a policy that denies the path and to a
 	// token that is no longer valid, so the message names both causes.
 	want := "either the token's policy does not allow read on secret/data/forbidden/app, or the token is no longer valid"
 	if !strings.Contains(res.stderr, want) {

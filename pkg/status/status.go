@@ -48,7 +48,7 @@ type Status struct {
 	// the token is fine. With several credential sets failing it joins
 	// their messages with "; ".
 	TokenError string `json:"tokenError"`
-	// TokenErrors holds the message of each failing credential set that
+	// TokenErrors contains the message of each failing credential set that
 	// TokenError joins, so that a secret's error can be matched to one.
 	TokenErrors []string       `json:"tokenErrors,omitempty"`
 	Secrets     []SecretStatus `json:"secrets"`

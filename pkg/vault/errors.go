@@ -114,9 +114,9 @@ func classify(op, address string, err error) *Error {
 		case respErr.StatusCode == http.StatusForbidden:
 			e.Kind = KindForbidden
 		case respErr.StatusCode == http.StatusUnauthorized:
-			// Vault answers a rejected token with 403, and 401 only on its
-			// OIDC provider's userinfo endpoint, so a 401 comes from a proxy
-			// in front of it.
+			// Vault responds to a rejected token with 403, and with 401
+			// only on its OIDC provider's userinfo endpoint (Vault 1.13,
+			// http/handler.go), so a 401 comes from a proxy in front of it.
 			e.Kind = KindAuth
 			e.Err = errProxyUnauthorized
 		case respErr.StatusCode == http.StatusTooManyRequests,
@@ -155,7 +155,7 @@ func classify(op, address string, err error) *Error {
 
 // errProxyUnauthorized is the cause of a 401 response. It names its own
 // fix, so no token hint is added to it.
-var errProxyUnauthorized = errors.New("rejected by a proxy in front of the server, since Vault itself answers a bad token with 403; check the user and password in the server address, or the proxy's settings")
+var errProxyUnauthorized = errors.New("rejected by a proxy in front of the server, since Vault itself responds to a bad token with 403; check the user and password in the server address, or the proxy's settings")
 
 // errTokenControl is the cause of a request that net/http rejected before
 // sending it, because the token has a control character. It names its own
