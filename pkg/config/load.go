@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -202,11 +201,8 @@ type resolver struct {
 	// linkedDirs maps each folder that holds a secret of layout linked,
 	// with its symbolic links resolved, to that secret.
 	linkedDirs map[string]linkedDir
-	// dirExists records for each destination folder checked so far whether
-	// it exists.
-	dirExists map[string]bool
-	// folders holds the owner and mode of each existing folder examined by
-	// checkReach.
+	// folders contains what is known of each destination folder and its
+	// parents, each examined once.
 	folders map[string]existingFolder
 }
 
@@ -745,17 +741,7 @@ func (r *resolver) resolveFile(rf rawFile, defaultMode os.FileMode) (File, bool)
 // goes to a folder that does not exist yet, so each destination folder is
 // checked once, and the files in a missing one are not checked at all.
 func (r *resolver) isExistingFolder(path string) bool {
-	dir := filepath.Dir(path)
-	exists, known := r.dirExists[dir]
-	if !known {
-		_, err := os.Stat(dir)
-		exists = !errors.Is(err, fs.ErrNotExist)
-		if r.dirExists == nil {
-			r.dirExists = map[string]bool{}
-		}
-		r.dirExists[dir] = exists
-	}
-	if !exists {
+	if !r.examineFolder(filepath.Dir(path)).exists {
 		return false
 	}
 	info, err := os.Stat(path)
@@ -809,6 +795,15 @@ func sensitiveName(names ...string) (string, bool) {
 	return "", false
 }
 
+// modeSetting returns the position and path of the setting that gave the
+// file its mode: its own mode, or else defaults.mode.
+func (r *resolver) modeSetting(rf rawFile) (Position, string) {
+	if !rf.mode.set {
+		return r.raw.defaults.mode.at, "defaults.mode"
+	}
+	return rf.mode.at, joinPath(rf.path, "mode")
+}
+
 // checkModeExposure warns when a file that other users may read holds a
 // key or a password, judged from its field, its template's fields and its
 // basename.
@@ -831,9 +826,6 @@ func (r *resolver) checkModeExposure(f File, rf rawFile) {
 	} else {
 		return
 	}
-	at, p := rf.mode.at, joinPath(rf.path, "mode")
-	if !rf.mode.set {
-		at, p = r.raw.defaults.mode.at, "defaults.mode"
-	}
+	at, p := r.modeSetting(rf)
 	r.warnAt(at, p, "mode %s lets every user read %s, which holds a key or password (judged from %s); use \"0600\", or \"0640\" with a shared group", formatMode(f.Mode), f.Dest, reason)
 }

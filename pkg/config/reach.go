@@ -7,9 +7,10 @@ import (
 	"syscall"
 )
 
-// existingFolder is the owner and mode of a folder above a destination,
-// zero when the folder does not exist or cannot be examined.
+// existingFolder is the state of a destination folder or one of its
+// parents, zero when it is not a folder or cannot be examined.
 type existingFolder struct {
+	exists bool
 	// ownerOnly is true when the folder grants search permission to
 	// neither its group nor others, so no one but its owner (and root)
 	// may pass through it.
@@ -40,10 +41,7 @@ func (r *resolver) checkReach(f File, rf rawFile) {
 					f.UID, f.Dest, dir, access.uid, access.mode.Perm(), dir)
 				return
 			case !forOwner:
-				at, p := rf.mode.at, joinPath(rf.path, "mode")
-				if !rf.mode.set {
-					at, p = r.raw.defaults.mode.at, "defaults.mode"
-				}
+				at, p := r.modeSetting(rf)
 				r.warnAt(at, p,
 					"mode %s lets others read %s, but folder %s (owner %d, mode %04o) lets no one but its owner in; run chmod go+x %s, or write the file elsewhere",
 					formatMode(f.Mode), f.Dest, dir, access.uid, access.mode.Perm(), dir)
@@ -56,8 +54,8 @@ func (r *resolver) checkReach(f File, rf rawFile) {
 	}
 }
 
-// examineFolder returns the owner and mode of the folder dir, reading them
-// once per load.
+// examineFolder returns whether dir is a folder, and its owner and mode,
+// reading them once per load.
 func (r *resolver) examineFolder(dir string) existingFolder {
 	if access, known := r.folders[dir]; known {
 		return access
@@ -67,6 +65,7 @@ func (r *resolver) examineFolder(dir string) existingFolder {
 	if err == nil && info.IsDir() {
 		if stat, ok := info.Sys().(*syscall.Stat_t); ok {
 			access = existingFolder{
+				exists:    true,
 				ownerOnly: info.Mode().Perm()&0o011 == 0,
 				uid:       stat.Uid,
 				mode:      info.Mode(),
