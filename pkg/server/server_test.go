@@ -106,7 +106,7 @@ func TestReadyAfterSync(t *testing.T) {
 func TestReadyTokenError(t *testing.T) {
 	tr := newTracker("db")
 	tr.SecretDone("db", nil, nil)
-	tr.SetTokenError(errors.New("token expired"))
+	tr.SetTokenErrors([]error{errors.New("token expired")})
 
 	rec := request(t, newHandler(tr, nil), "GET", "/readyz")
 	if rec.Code != http.StatusServiceUnavailable {

@@ -276,7 +276,7 @@ func TestStatusHoldsNoSecretData(t *testing.T) {
 	if report.Err() == nil {
 		t.Fatal("the pass succeeded, want the missing and forbidden secrets to fail")
 	}
-	tr.SetTokenError(fmt.Errorf("renew token for credentials %q: permission denied", "other"))
+	tr.SetTokenErrors([]error{fmt.Errorf("renew token for credentials %q: permission denied", "other")})
 
 	data, err := json.Marshal(tr.Snapshot())
 	if err != nil {

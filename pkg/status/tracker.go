@@ -109,19 +109,10 @@ func (t *Tracker) SecretDone(secret string, files []sink.Result, err error) {
 	t.updatedAt = now
 }
 
-// SetTokenError records a token failure that keeps the process from being
-// ready, such as a static token that expired or a login that is denied. A
-// nil err clears it.
-func (t *Tracker) SetTokenError(err error) {
-	if err == nil {
-		t.SetTokenErrors(nil)
-		return
-	}
-	t.SetTokenErrors([]error{err})
-}
-
-// SetTokenErrors records the token failures of several credential sets, one
-// error each, in the order given. An empty errs clears them.
+// SetTokenErrors records the token failures that keep the process from
+// being ready, such as a static token that expired or a login that is
+// denied, one error per credential set in the order given. An empty errs
+// clears them.
 func (t *Tracker) SetTokenErrors(errs []error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -275,7 +275,7 @@ func TestTrackerTokenError(t *testing.T) {
 	tr.SetSecrets(secretsNamed("db"))
 	tr.SecretDone("db", nil, nil)
 
-	tr.SetTokenError(errors.New("token expired and cannot be renewed"))
+	tr.SetTokenErrors([]error{errors.New("token expired and cannot be renewed")})
 	ready, reasons := tr.Ready()
 	if ready {
 		t.Fatal("ready with a token error")
@@ -287,7 +287,7 @@ func TestTrackerTokenError(t *testing.T) {
 		t.Errorf("tokenError = %q", got)
 	}
 
-	tr.SetTokenError(nil)
+	tr.SetTokenErrors(nil)
 	if ready, reasons := tr.Ready(); !ready {
 		t.Errorf("not ready after the token error was cleared: %v", reasons)
 	}
@@ -361,7 +361,11 @@ func TestTrackerConcurrent(t *testing.T) {
 				tr.ReadDone([]string{name}, time.Millisecond, err)
 				if i%50 == 0 {
 					tr.SetSecrets(secretsNamed(names...))
-					tr.SetTokenError(err)
+					var tokenErrors []error
+					if err != nil {
+						tokenErrors = []error{err}
+					}
+					tr.SetTokenErrors(tokenErrors)
 				}
 				_ = tr.Snapshot()
 				_, _ = tr.Ready()
